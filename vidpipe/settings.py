@@ -1,0 +1,57 @@
+"""One settings object: the only place vidpipe reads the environment.
+
+Every field is optional; the defaults are the embedded ones (SQLite and media under
+`./.vidpipe`, placeholder providers). Prefect blocks, where saved, take precedence for
+credentials and storage (see `blocks/`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDPIPE_", extra="ignore")
+
+    home: Path = Field(Path(".vidpipe"), description="Database and media folder")
+    database_url: str | None = Field(None, description="Any SQLAlchemy URL")
+    storage_url: str | None = Field(None, description="A folder or s3://bucket/prefix")
+    ffmpeg: str | None = Field(None, description="Path of the ffmpeg binary to use")
+    ffmpeg_timeout_s: float = 600.0
+    ffmpeg_threads: int = Field(0, description="Concurrent FFmpeg jobs; 0 = number of cores")
+
+    elevenlabs_api_key: SecretStr | None = Field(None, validation_alias="ELEVENLABS_API_KEY")
+    heygen_api_key: SecretStr | None = Field(None, validation_alias="HEYGEN_API_KEY")
+    replicate_api_token: SecretStr | None = Field(None, validation_alias="REPLICATE_API_TOKEN")
+    veo_access_token: SecretStr | None = None
+    veo_project: str | None = None
+    veo_location: str | None = None
+
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    heygen_base_url: str = "https://api.heygen.com"
+    replicate_base_url: str = "https://api.replicate.com"
+    veo_base_url: str | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'vidpipe.db').resolve()}"
+
+    @property
+    def media_root(self) -> Path:
+        if self.storage_url and "://" not in self.storage_url:
+            return Path(self.storage_url)
+        return self.home / "media"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once. Tests call `get_settings.cache_clear()`."""
+    return Settings()
