@@ -1,0 +1,71 @@
+"""Shared fixtures: one Prefect test harness per session (started only by tests that ask
+for it), and a fresh VIDPIPE_HOME per test with settings re-read."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/, for pgcluster
+
+from pgcluster import PgCluster  # noqa: E402
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """A temporary Prefect server for the whole session (starting one costs ~15 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def vidpipe_home(tmp_path: Path, monkeypatch) -> Path:
+    """A fresh VIDPIPE_HOME (database, media, Prefect results) for one test."""
+    from vidpipe.settings import get_settings
+
+    home = tmp_path / "vidpipe-home"
+    monkeypatch.setenv("VIDPIPE_HOME", str(home))
+    monkeypatch.delenv("VIDPIPE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("VIDPIPE_STORAGE_URL", raising=False)
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+NO_POSTGRES = (
+    "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or under "
+    "/usr/lib/postgresql/*/bin; install the postgresql package to run these tests"
+)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    cluster = PgCluster.from_path()
+    if cluster is None:
+        pytest.skip(NO_POSTGRES)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        from vidpipe import db
+
+        db.reset_engines()  # close pooled connections before the server goes away
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_cluster: PgCluster) -> str:
+    """A fresh PostgreSQL database for the session, as a SQLAlchemy (psycopg 3) URL."""
+    return pg_cluster.create_database(f"vidpipe_{uuid.uuid4().hex[:12]}")
+
+

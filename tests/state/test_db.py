@@ -1,0 +1,439 @@
+"""vidpipe.db on SQLite and a real PostgreSQL: schema set-up, lifecycle, the stale-write guard."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC
+
+import pytest
+from sqlalchemy import Connection, Engine, event, inspect, text, update
+from sqlmodel import select
+
+from vidpipe import db
+from vidpipe.errors import SpecError, VidpipeError
+from vidpipe.refs import MediaRef
+
+SPEC = {
+    "name": "demo",
+    "mode": "placeholder",
+    "nodes": [
+        {"id": "script", "type": "asset", "asset": {"kind": "text", "text": "Hello"}},
+        {
+            "id": "voice",
+            "type": "generate-voiceover",
+            "inputs": {"script": "script"},
+            "config": {"provider": "elevenlabs", "voice_id": "v1"},
+        },
+        {"id": "final", "type": "merge-videos", "inputs": {"segments": ["voice"]}},
+    ],
+}
+NODES = [(node["id"], node["type"]) for node in SPEC["nodes"]]
+REF = MediaRef(uri="file:///media/a.wav", kind="audio", sha256="a" * 64, bytes=10, duration_s=1.5)
+
+
+def new_run(engine: Engine, **kwargs: object) -> db.Run:
+    pipeline = db.upsert_pipeline(engine, "demo", SPEC)
+    return db.create_run(engine, pipeline, mode="placeholder", node_ids_and_types=NODES, **kwargs)
+
+
+def node(engine: Engine, run_id: str, node_id: str) -> db.NodeRun:
+    row = db.get_node_run(engine, run_id, node_id)
+    assert row is not None
+    return row
+
+
+# -- schema ----------------------------------------------------------------------------------
+
+
+def test_init_db_is_idempotent_and_records_the_version(db_url_factory: Callable[[], str]) -> None:
+    engine = db.make_engine(db_url_factory())
+    assert db.init_db(engine) == db.CURRENT_SCHEMA_VERSION
+    assert db.init_db(engine) == db.CURRENT_SCHEMA_VERSION
+    tables = set(inspect(engine).get_table_names())
+    expected = {"pipelines", "nodes", "runs", "node_runs", "approvals", "cost_entries"}
+    assert expected | {"schema_version"} <= tables
+    with engine.connect() as conn:
+        versions = conn.execute(text("SELECT version FROM schema_version")).scalars().all()
+    assert versions == [db.CURRENT_SCHEMA_VERSION]
+
+
+def test_a_database_from_a_newer_vidpipe_is_refused(db_url_factory: Callable[[], str]) -> None:
+    engine = db.make_engine(db_url_factory())
+    db.init_db(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": 99})
+    with pytest.raises(VidpipeError, match="schema version 99, newer"):
+        db.init_db(engine)
+
+
+def test_an_older_database_is_migrated_in_order(
+    db_url_factory: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.make_engine(db_url_factory())
+    db.init_db(engine)  # at version 1
+    applied: list[int] = []
+
+    def to_2(conn: Connection) -> None:
+        applied.append(2)
+        conn.execute(text("ALTER TABLE runs ADD COLUMN note VARCHAR(20)"))
+
+    def to_3(conn: Connection) -> None:
+        applied.append(3)
+
+    monkeypatch.setattr(db, "CURRENT_SCHEMA_VERSION", 3)
+    monkeypatch.setattr(db, "MIGRATIONS", {3: to_3, 2: to_2})
+    assert db.init_db(engine) == 3
+    assert applied == [2, 3]
+    assert "note" in {c["name"] for c in inspect(engine).get_columns("runs")}
+    assert db.init_db(engine) == 3 and applied == [2, 3]  # nothing runs twice
+
+
+def test_a_missing_migration_is_a_clear_error(
+    db_url_factory: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.make_engine(db_url_factory())
+    db.init_db(engine)
+    monkeypatch.setattr(db, "CURRENT_SCHEMA_VERSION", 2)
+    monkeypatch.setattr(db, "MIGRATIONS", {})
+    with pytest.raises(VidpipeError, match="no migration registered from schema 1 to 2"):
+        db.init_db(engine)
+
+
+# -- pipelines -------------------------------------------------------------------------------
+
+
+def test_upsert_pipeline_is_idempotent_for_the_same_content(engine: Engine) -> None:
+    first = db.upsert_pipeline(engine, "demo", SPEC)
+    reordered = dict(reversed(list(SPEC.items())))
+    assert db.upsert_pipeline(engine, "demo", reordered).id == first.id
+    changed = {**SPEC, "description": "edited"}
+    assert db.upsert_pipeline(engine, "demo", changed).id != first.id
+    with db.session_scope(engine) as session:
+        rows = session.exec(select(db.NodeRow).where(db.NodeRow.pipeline_id == first.id)).all()
+    by_id = {row.node_id: row for row in rows}
+    assert set(by_id) == {"script", "voice", "final"}
+    assert by_id["script"].config == {"asset": {"kind": "text", "text": "Hello"}}
+    assert by_id["voice"].inputs == {"script": "script"}
+    assert by_id["final"].inputs == {"segments": ["voice"]}
+    assert first.spec_digest == db.spec_digest(SPEC)
+
+
+def test_concurrent_upserts_of_one_file_make_one_row(engine: Engine) -> None:
+    spec = {**SPEC, "description": f"race-{engine.dialect.name}-{id(engine)}"}
+    barrier = threading.Barrier(8)
+    ids: list[str] = []
+
+    def submit() -> None:
+        barrier.wait()
+        ids.append(db.upsert_pipeline(engine, "demo", spec).id)
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == 8 and len(set(ids)) == 1
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+def test_create_run_queues_the_run_and_one_pending_node_each(engine: Engine) -> None:
+    run = new_run(engine, budget_usd=5.0, refresh=["voice"])
+    stored = db.get_run(engine, run.id)
+    assert stored is not None
+    assert (stored.status, stored.mode, stored.budget_usd, stored.refresh) == (
+        "queued",
+        "placeholder",
+        5.0,
+        ["voice"],
+    )
+    assert stored.created_at.tzinfo is not None
+    rows = db.node_runs(engine, run.id)
+    assert [(r.node_id, r.type, r.status, r.attempts) for r in rows] == [
+        (node_id, node_type, "pending", 0) for node_id, node_type in NODES
+    ]
+
+
+def test_run_status_sets_timestamps_and_derives_actual_cost(engine: Engine) -> None:
+    run = new_run(engine)
+    running = db.set_run_status(engine, run.id, "running", flow_run_id="f-1", estimated_usd=2.0)
+    assert running.started_at is not None and running.finished_at is None
+    assert (running.flow_run_id, running.estimated_usd) == ("f-1", 2.0)
+    db.set_run_status(engine, run.id, "awaiting_approval")
+    again = db.set_run_status(engine, run.id, "running")
+    assert again.started_at == running.started_at  # resuming does not restart the clock
+    for node_id, cost in (("script", 0.25), ("voice", 1.0)):
+        execution = db.start_node(engine, run.id, node_id)
+        db.finish_node(engine, run.id, node_id, execution, status="completed", cost_usd=cost)
+    done = db.set_run_status(engine, run.id, "completed", output=REF.model_dump())
+    assert done.finished_at is not None and done.finished_at >= done.started_at
+    assert done.finished_at.tzinfo == UTC
+    assert done.actual_usd == pytest.approx(1.25)
+    assert done.output_ref == REF
+    assert done.flow_run_id == "f-1"  # None arguments keep what is stored
+
+
+def test_unknown_statuses_and_runs_are_refused(engine: Engine) -> None:
+    run = new_run(engine)
+    with pytest.raises(ValueError, match="unknown run status"):
+        db.set_run_status(engine, run.id, "done")
+    with pytest.raises(VidpipeError, match="no run"):
+        db.set_run_status(engine, "0" * 32, "running")
+    execution = db.start_node(engine, run.id, "script")
+    with pytest.raises(ValueError, match="unknown final node status"):
+        db.finish_node(engine, run.id, "script", execution, status="running")
+    with pytest.raises(VidpipeError, match="no node 'nope'"):
+        db.start_node(engine, run.id, "nope")
+
+
+def test_list_runs_newest_first(engine: Engine) -> None:
+    made = [new_run(engine).id for _ in range(3)]
+    listed = [run.id for run in db.list_runs(engine, limit=3)]
+    assert listed == list(reversed(made))
+
+
+def test_find_run_by_prefix(engine: Engine) -> None:
+    runs = [new_run(engine) for _ in range(17)]  # 17 ids over 16 first digits: a clash
+    target = runs[0]
+    assert db.find_run(engine, target.id).id == target.id
+    assert db.find_run(engine, target.id[:12].upper()).id == target.id
+    first_digits = [run.id[0] for run in runs]
+    clash = next(d for d in first_digits if first_digits.count(d) > 1)
+    with pytest.raises(SpecError, match="ambiguous"):
+        db.find_run(engine, clash)
+    with pytest.raises(SpecError, match="no run matches"):
+        db.find_run(engine, "0" * 32)
+    with pytest.raises(SpecError, match="not a run id"):
+        db.find_run(engine, "run-1")
+
+
+# -- node lifecycle --------------------------------------------------------------------------
+
+
+def test_node_lifecycle_pending_running_completed(engine: Engine) -> None:
+    run = new_run(engine)
+    execution = db.start_node(engine, run.id, "voice", provider="elevenlabs")
+    row = node(engine, run.id, "voice")
+    assert (row.status, row.attempts, row.execution_id, row.provider) == (
+        "running",
+        1,
+        execution,
+        "elevenlabs",
+    )
+    assert row.started_at is not None and row.finished_at is None
+    assert db.finish_node(
+        engine, run.id, "voice", execution, status="completed", output=REF, cost_usd=0.3
+    )
+    row = node(engine, run.id, "voice")
+    assert (row.status, row.output_ref, row.cost_usd, row.cache_hit) == (
+        "completed",
+        REF,
+        0.3,
+        False,
+    )
+    assert row.finished_at is not None and row.finished_at >= row.started_at
+    assert row.updated_at.tzinfo == UTC
+
+
+def test_a_failed_node_records_its_error_and_no_output(engine: Engine) -> None:
+    run = new_run(engine)
+    execution = db.start_node(engine, run.id, "voice")
+    assert db.finish_node(engine, run.id, "voice", execution, status="failed", error="HTTP 422")
+    row = node(engine, run.id, "voice")
+    assert (row.status, row.error, row.output) == ("failed", "HTTP 422", None)
+
+
+def test_a_cache_hit_is_recorded(engine: Engine) -> None:
+    run = new_run(engine)
+    execution = db.start_node(engine, run.id, "script")
+    db.finish_node(
+        engine, run.id, "script", execution, status="completed", output=REF, cache_hit=True
+    )
+    assert node(engine, run.id, "script").cache_hit is True
+
+
+def test_a_cache_hit_without_an_execution_is_recorded(engine: Engine) -> None:
+    run = new_run(engine)
+    assert db.record_cache_hit(engine, run.id, "script", output=REF.model_dump())
+    row = node(engine, run.id, "script")
+    assert (row.status, row.cache_hit, row.output_ref, row.attempts) == ("completed", True, REF, 0)
+    assert row.started_at is not None and row.finished_at is not None
+    assert not db.record_cache_hit(engine, run.id, "script", output=REF)  # already ended
+
+
+def test_skip_touches_only_pending_nodes(engine: Engine) -> None:
+    run = new_run(engine)
+    execution = db.start_node(engine, run.id, "script")
+    db.finish_node(engine, run.id, "script", execution, status="failed", error="boom")
+    skipped = db.skip_nodes(
+        engine, run.id, ["script", "voice", "final"], "upstream 'script' failed"
+    )
+    assert skipped == 2
+    rows = {r.node_id: r for r in db.node_runs(engine, run.id)}
+    assert rows["script"].status == "failed"
+    assert {rows["voice"].status, rows["final"].status} == {"skipped"}
+    assert rows["voice"].error == "upstream 'script' failed"
+    assert rows["voice"].finished_at is not None
+    assert db.skip_nodes(engine, run.id, [], "nothing") == 0
+
+
+def test_a_stale_execution_cannot_overwrite_a_newer_one(engine: Engine) -> None:
+    run = new_run(engine)
+    older = db.start_node(engine, run.id, "voice")
+    assert db.record_external_job(engine, run.id, "voice", older, "job-1")
+    newer = db.start_node(engine, run.id, "voice")  # a retry takes over
+    assert newer != older
+
+    # the older attempt finishes late: ignored, nothing changes
+    assert not db.finish_node(
+        engine, run.id, "voice", older, status="failed", error="late", cost_usd=9.0
+    )
+    assert not db.record_external_job(engine, run.id, "voice", older, "job-stale")
+    row = node(engine, run.id, "voice")
+    assert (row.status, row.execution_id, row.attempts, row.error, row.cost_usd) == (
+        "running",
+        newer,
+        2,
+        None,
+        None,
+    )
+    assert row.external_job_id == "job-1"  # kept across attempts: resume, don't pay twice
+
+    assert db.finish_node(engine, run.id, "voice", newer, status="completed", output=REF)
+    assert not db.finish_node(engine, run.id, "voice", older, status="failed", error="later")
+    row = node(engine, run.id, "voice")
+    assert (row.status, row.output_ref, row.error) == ("completed", REF, None)
+
+
+def test_status_and_output_change_in_one_statement(engine: Engine) -> None:
+    run = new_run(engine)
+    execution = db.start_node(engine, run.id, "voice")
+    statements: list[str] = []
+
+    def capture(_conn, _cursor, statement: str, *_args: object) -> None:
+        if "node_runs" in statement:
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        db.finish_node(engine, run.id, "voice", execution, status="completed", output=REF)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert len(statements) == 1
+    assert statements[0].lstrip().upper().startswith("UPDATE")
+    assert "status" in statements[0] and "output" in statements[0]
+    assert "execution_id" in statements[0].split("WHERE", 1)[1]
+
+
+def test_counts_are_queried_not_kept(engine: Engine) -> None:
+    run = new_run(engine)
+    assert db.run_counts(engine, run.id) == {
+        "pending": 3,
+        "running": 0,
+        "completed": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
+    execution = db.start_node(engine, run.id, "script")
+    db.finish_node(engine, run.id, "script", execution, status="completed", output=REF)
+    db.start_node(engine, run.id, "voice")
+    counts = db.run_counts(engine, run.id)
+    assert (counts["pending"], counts["running"], counts["completed"]) == (1, 1, 1)
+    # a change made behind the API's back shows up at once: nothing is cached or counted
+    with engine.begin() as conn:
+        conn.execute(
+            update(db.NodeRun)
+            .where(db.NodeRun.run_id == run.id, db.NodeRun.node_id == "final")
+            .values(status="failed")
+        )
+    assert db.run_counts(engine, run.id)["failed"] == 1
+
+
+def test_reading_back_gives_aware_utc_timestamps(engine: Engine) -> None:
+    run = new_run(engine)
+    stored = db.get_run(engine, run.id)
+    assert stored is not None
+    assert stored.created_at.tzinfo == UTC and stored.updated_at.tzinfo == UTC
+
+
+def test_approvals_are_appended(engine: Engine) -> None:
+    run = new_run(engine)
+    db.record_approval(engine, run.id, "final", decision="revise", revisions={"voice.speed": 1.1})
+    db.record_approval(engine, run.id, "final", round=2, decision="approve", reviewer="ana")
+    with db.session_scope(engine) as session:
+        rows = session.exec(
+            select(db.Approval).where(db.Approval.run_id == run.id).order_by(db.Approval.round)
+        ).all()
+    assert [(a.round, a.decision, a.revisions) for a in rows] == [
+        (1, "revise", {"voice.speed": 1.1}),
+        (2, "approve", None),
+    ]
+    with pytest.raises(ValueError, match="approval decision"):
+        db.record_approval(engine, run.id, "final", decision="maybe")
+
+
+# -- SQLite specifics ------------------------------------------------------------------------
+
+
+def test_sqlite_engine_defaults_follow_settings(tmp_path, monkeypatch) -> None:
+    engine = db.make_engine()
+    try:
+        assert engine is db.make_engine()  # one engine per URL per process
+        assert engine.url.database == str((tmp_path / "home" / "vidpipe.db").resolve())
+        db.init_db(engine)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        db.reset_engines()
+
+
+def test_sqlite_survives_eight_concurrent_writer_threads(sqlite_url: str) -> None:
+    """The task runner's threads write at once: no 'database is locked', no lost update."""
+    engine = db.make_engine(sqlite_url)
+    db.init_db(engine)
+    pipeline = db.upsert_pipeline(engine, "demo", SPEC)
+    nodes = [(f"n{i}", "asset") for i in range(8)]
+    runs = [
+        db.create_run(engine, pipeline, mode="placeholder", node_ids_and_types=nodes)
+        for _ in range(3)
+    ]
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            barrier.wait()
+            for run in runs:
+                for _ in range(5):
+                    execution = db.start_node(engine, run.id, f"n{index}")
+                    db.record_external_job(engine, run.id, f"n{index}", execution, "j")
+                    db.run_counts(engine, run.id)
+                    db.set_run_status(engine, run.id, "running")
+                    with db.session_scope(engine) as session:  # read, then write: no lost update
+                        row = session.get(db.Run, run.id)
+                        row.estimated_usd = (row.estimated_usd or 0) + 1
+                    db.finish_node(
+                        engine, run.id, f"n{index}", execution, status="completed", output=REF
+                    )
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert not errors, errors[0]
+        for run in runs:
+            rows = db.node_runs(engine, run.id)
+            assert {r.status for r in rows} == {"completed"}
+            assert {r.attempts for r in rows} == {5}
+            assert db.get_run(engine, run.id).estimated_usd == 8 * 5
+    finally:
+        db.reset_engines()
