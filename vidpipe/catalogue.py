@@ -290,13 +290,17 @@ def node_type(name: str) -> NodeType:
     return CATALOGUE[name]
 
 
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def _field_text(name: str, info, required: bool) -> str:
     meta = {type(m).__name__: m for m in info.metadata}
     text = f"`{name}`" + ("*" if required else "")
     lo = next((getattr(m, a) for m in info.metadata for a in ("ge", "gt") if hasattr(m, a)), None)
     hi = next((getattr(m, a) for m in info.metadata for a in ("le", "lt") if hasattr(m, a)), None)
     if lo is not None and hi is not None and "MinLen" not in meta:
-        text += f" {lo:g}..{hi:g}"
+        text += f" {_num(lo)}..{_num(hi)}"
     args = getattr(info.annotation, "__args__", ())
     literals = [a for a in args if isinstance(a, str)]
     if not literals:
@@ -331,7 +335,8 @@ def catalogue_table() -> str:
                 card = slot.cardinality()
                 if slot.or_config:
                     card = f"0..1, or `config.{slot.or_config}`"
-                parts.append(f"`{slot.name}` ({slot.kinds_text()}; {card})")
+                order = ", ordered" if slot.many else ""
+                parts.append(f"`{slot.name}` ({slot.kinds_text()}; {card}{order})")
             slots = ", ".join(parts)
             config = ", ".join(
                 _field_text(name, info, info.is_required())

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vidpipe.errors import VidpipeError
+from vidpipe.errors import SpecError, VidpipeError
 from vidpipe.plan import Plan, build_plan
 from vidpipe.spec import format_problems, load_file
 
@@ -136,6 +136,265 @@ def plan(
     out.print(table)
     for gate in doc["gates"]:
         out.print(f"approval gate [bold]{gate['id']}[/bold] holds: {', '.join(gate['holds'])}")
+
+
+# --------------------------------------------------------------------------- runs
+
+STATUS_STYLE = {
+    "completed": "green",
+    "failed": "red",
+    "skipped": "yellow",
+    "running": "cyan",
+    "rejected": "red",
+    "awaiting_approval": "magenta",
+}
+
+
+def _engine():
+    from vidpipe import db
+
+    engine = db.make_engine()
+    db.init_db(engine)
+    return engine
+
+
+def show_document(engine, run_id: str) -> dict[str, Any]:
+    """The `show --json` document (SPEC.md)."""
+    from vidpipe import db
+
+    run = db.get_run(engine, run_id)
+    rows = db.node_runs(engine, run_id)
+    return {
+        "run": {
+            "id": run.id,
+            "pipeline": run.pipeline_name,
+            "status": run.status,
+            "mode": run.mode,
+            "estimated_usd": run.estimated_usd,
+            "actual_usd": run.actual_usd,
+            "output": run.output,
+            "error": run.error,
+            "created_at": run.created_at,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+        },
+        "nodes": [
+            {
+                "id": r.node_id,
+                "type": r.type,
+                "status": r.status,
+                "cache_hit": r.cache_hit,
+                "attempts": r.attempts,
+                "cost_usd": r.cost_usd,
+                "output": r.output,
+                "error": r.error,
+            }
+            for r in rows
+        ],
+        "approvals": [
+            {
+                "node": a.node_id,
+                "round": a.round,
+                "decision": a.decision,
+                "reviewer": a.reviewer,
+                "notes": a.notes,
+                "revisions": a.revisions,
+                "decided_at": a.decided_at,
+            }
+            for a in db.approvals(engine, run_id)
+        ],
+    }
+
+
+def _nodes_table(doc: dict[str, Any]) -> Table:
+    table = Table(title=f"{doc['run']['pipeline']} run {doc['run']['id']}")
+    for col in ("node", "type", "status", "cache", "attempts", "output / error"):
+        table.add_column(col, overflow="fold")
+    for node in doc["nodes"]:
+        style = STATUS_STYLE.get(node["status"], "")
+        detail = node["error"] or (node["output"] or {}).get("uri", "")
+        table.add_row(
+            node["id"],
+            node["type"],
+            f"[{style}]{node['status']}[/{style}]" if style else node["status"],
+            "hit" if node["cache_hit"] else "",
+            str(node["attempts"]),
+            detail,
+        )
+    return table
+
+
+class _LiveProgress:
+    """A per-node progress display on stderr, read from the database while a run goes."""
+
+    def __init__(self, engine, run_id: str, enabled: bool):
+        import threading
+
+        self.engine, self.run_id, self.enabled = engine, run_id, enabled
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.enabled:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        from rich.live import Live
+
+        with Live(console=err, refresh_per_second=4, transient=True) as live:
+            while not self._stop.wait(0.5):
+                live.update(_nodes_table(show_document(self.engine, self.run_id)))
+
+
+def _prepare_prefect() -> None:
+    from vidpipe.settings import apply_prefect_defaults
+
+    apply_prefect_defaults()
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="A pipeline file.")],
+    mode: Annotated[
+        str | None, typer.Option(help="placeholder (offline, free) or live (real providers).")
+    ] = None,
+    budget: Annotated[float | None, typer.Option(help="Cap this run's spending (USD).")] = None,
+    refresh: Annotated[
+        list[str] | None, typer.Option(help="Run this node (and its dependents) again.")
+    ] = None,
+    approve: Annotated[
+        str | None, typer.Option(help="'auto' approves every approval gate.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a pipeline; prints the run id first and the output path at the end."""
+    if mode not in (None, "placeholder", "live"):
+        raise _fail(SpecError(f"--mode must be placeholder or live, got {mode!r}"))
+    if approve not in (None, "auto"):
+        raise _fail(SpecError(f"--approve takes only 'auto', got {approve!r}"))
+    the_plan = _load_plan(file)
+    spec = the_plan.spec
+    unknown = [n for n in refresh or [] if n not in spec.by_id]
+    if unknown:
+        raise _fail(SpecError(f"--refresh names unknown nodes: {', '.join(unknown)}"))
+    _prepare_prefect()
+    from vidpipe.runs import open_run
+
+    engine = _engine()
+    run_row = open_run(engine, spec, mode=mode, budget_usd=budget, refresh=refresh or ())
+    print(run_row.id, flush=True)
+    if not as_json:
+        err.print(f"running {spec.name} ({len(spec.nodes)} nodes) as run {run_row.id}")
+    from flows.pipeline import run_pipeline
+
+    code = 0
+    with _LiveProgress(engine, run_row.id, enabled=not as_json and err.is_terminal):
+        try:
+            run_pipeline(
+                pipeline=str(file.resolve()),
+                mode=mode,
+                budget_usd=budget,
+                refresh=list(refresh or []),
+                approve=approve,
+                run_id=run_row.id,
+            )
+        except VidpipeError as exc:
+            code = exc.exit_code
+            if not as_json:
+                err.print(f"[red]{exc}[/red]", highlight=False)
+    doc = show_document(engine, run_row.id)
+    if as_json:
+        sys.stdout.write(json.dumps(doc, default=str) + "\n")
+    else:
+        out.print(_nodes_table(doc))
+        output = doc["run"]["output"]
+        if output:
+            out.print(f"output: {output.get('published') or output['uri']}", highlight=False)
+        out.print(f"run {run_row.id}: {doc['run']['status']}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent runs: id, pipeline, status, started, cost."""
+    from vidpipe import db
+
+    rows = db.list_runs(_engine(), limit=limit)
+    docs = [
+        {
+            "id": r.id,
+            "pipeline": r.pipeline_name,
+            "status": r.status,
+            "mode": r.mode,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "actual_usd": r.actual_usd,
+        }
+        for r in rows
+    ]
+    if as_json:
+        _emit_json(docs)
+        return
+    table = Table()
+    for col in ("id", "pipeline", "status", "started", "cost (USD)"):
+        table.add_column(col)
+    for d in docs:
+        style = STATUS_STYLE.get(d["status"], "")
+        table.add_row(
+            d["id"],
+            d["pipeline"],
+            f"[{style}]{d['status']}[/{style}]" if style else d["status"],
+            f"{d['started_at']:%Y-%m-%d %H:%M:%S}" if d["started_at"] else "",
+            f"{d['actual_usd']:.2f}" if d["actual_usd"] is not None else "",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN", help="A run id (or its first characters).")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """One run: its status, every node, approvals."""
+    from vidpipe import db
+
+    engine = _engine()
+    try:
+        found = db.find_run(engine, run_id)
+    except VidpipeError as exc:
+        raise _fail(SpecError(str(exc))) from None
+    doc = show_document(engine, found.id)
+    if as_json:
+        _emit_json(doc)
+        return
+    run_doc = doc["run"]
+    out.print(
+        f"[bold]{run_doc['pipeline']}[/bold] run {run_doc['id']}: {run_doc['status']} "
+        f"(mode {run_doc['mode']})",
+        highlight=False,
+    )
+    if run_doc["error"]:
+        out.print(f"error: {run_doc['error']}", style="red", highlight=False, markup=False)
+    out.print(_nodes_table(doc))
+    for a in doc["approvals"]:
+        out.print(
+            f"gate {a['node']} round {a['round']}: {a['decision']} by {a['reviewer'] or '-'}"
+            f" at {a['decided_at']:%Y-%m-%d %H:%M:%S}" + (f" ({a['notes']})" if a["notes"] else ""),
+            highlight=False,
+        )
+    if run_doc["output"]:
+        out.print(f"output: {run_doc['output'].get('published') or run_doc['output']['uri']}")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "apply_prefect_defaults"]
 
 
 class Settings(BaseSettings):
@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     ffmpeg: str | None = Field(None, description="Path of the ffmpeg binary to use")
     ffmpeg_timeout_s: float = 600.0
     ffmpeg_threads: int = Field(0, description="Concurrent FFmpeg jobs; 0 = number of cores")
+    placeholder_latency_s: float = Field(
+        0.0, ge=0, description="Seconds each placeholder provider call waits (fake latency)"
+    )
 
     elevenlabs_api_key: SecretStr | None = Field(None, validation_alias="ELEVENLABS_API_KEY")
     heygen_api_key: SecretStr | None = Field(None, validation_alias="HEYGEN_API_KEY")
@@ -49,6 +52,21 @@ class Settings(BaseSettings):
         if self.storage_url and "://" not in self.storage_url:
             return Path(self.storage_url)
         return self.home / "media"
+
+
+def apply_prefect_defaults(settings: Settings | None = None) -> None:
+    """Embedded defaults for Prefect, set before it is imported; explicit ones win.
+
+    Analytics off (there may be no internet), and task results (the cache index: small
+    records pointing at media) kept under VIDPIPE_HOME beside the media they point at.
+    """
+    import os
+
+    settings = settings or get_settings()
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH", str((settings.home / "results").resolve())
+    )
 
 
 @lru_cache(maxsize=1)

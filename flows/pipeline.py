@@ -1,0 +1,313 @@
+"""`run_pipeline`: one generic flow that interprets a pipeline's plan.
+
+No code is generated per pipeline: the flow loads and validates the file, builds its
+plan, and submits one task run per node (the node type's task from `tasks/`), each with
+its upstream futures as inputs, so independent branches run at the same time on the
+thread-pool task runner. FFmpeg work is bounded separately (`vidpipe.media` holds a
+semaphore sized to the cores), so many threads may wait on providers while the CPU is not
+oversubscribed.
+
+A failed node fails only what depends on it: Prefect leaves its dependents `NotReady`,
+which the flow records as `skipped`; independent branches run to the end, and the run ends
+`failed` with a summary naming each failed node and its error.
+
+Approval gates (`approval` nodes) are decided in the flow itself, since only a flow run
+can pause: work that does not depend on a gate is submitted first and keeps running while
+the gate waits; what follows a gate is submitted once it is approved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows import report
+from tasks import TASKS
+from tasks.approval import decide_gate
+from tasks.live import LIVE_PROVIDERS
+from tasks.runtime import RunInfo, effective_provider, store_for
+from vidpipe import db
+from vidpipe.errors import SpecError, VidpipeError
+from vidpipe.plan import Plan, build_plan
+from vidpipe.refs import MediaRef
+from vidpipe.runs import open_run
+from vidpipe.settings import get_settings
+from vidpipe.spec import PipelineSpec, load_spec
+
+__all__ = ["run_pipeline", "PipelineFailed", "PipelineRejected", "IO_WORKERS"]
+
+#: Threads for node tasks: most of a node's time is spent waiting on a provider, so this
+#: is well above the core count; CPU-bound FFmpeg work is bounded inside `vidpipe.media`.
+IO_WORKERS = 32
+
+
+class PipelineFailed(VidpipeError):
+    """The run ended `failed`; the message names each failed node and its error."""
+
+    exit_code = 1
+
+
+class PipelineRejected(VidpipeError):
+    """A reviewer rejected an approval gate."""
+
+    exit_code = 3
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    try:
+        name = load_spec(params["pipeline"]).name
+    except (VidpipeError, KeyError, OSError):
+        name = "pipeline"
+    return f"{name}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+
+
+@dataclass
+class _Tracker:
+    """The run's nodes as they finish: statuses for the progress artifact and summary."""
+
+    plan: Plan
+    run: RunInfo
+    engine: Any
+    progress_id: Any = None
+    outputs: dict[str, MediaRef] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)
+    cached: set[str] = field(default_factory=set)
+    done: set[str] = field(default_factory=set)
+    node_of: dict[Any, str] = field(default_factory=dict)  # task run id -> node id
+
+    def finished(self, node_id: str) -> None:
+        self.done.add(node_id)
+        self.progress_id = report.progress(self, self.progress_id)
+
+
+def _check_refresh(spec: PipelineSpec, refresh: list[str]) -> None:
+    unknown = [n for n in refresh if n not in spec.by_id]
+    if unknown:
+        raise SpecError(f"--refresh names unknown nodes: {', '.join(unknown)}")
+
+
+def _check_live(plan: Plan, mode: str) -> None:
+    """Refuse a live run whose providers cannot be called, before anything is paid for."""
+    missing = sorted(
+        {
+            f"{n}: {p}"
+            for n in plan.order
+            if (p := effective_provider(plan.node(n), mode)) not in (None, "placeholder")
+            and p not in LIVE_PROVIDERS
+        }
+    )
+    if missing:
+        raise SpecError(
+            "live mode is not available for these nodes' providers in this version "
+            f"({'; '.join(missing)}); run with --mode placeholder"
+        )
+
+
+@flow(
+    name="run-pipeline",
+    flow_run_name=_run_name,
+    task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS),
+    log_prints=False,
+    validate_parameters=True,
+)
+def run_pipeline(
+    pipeline: str,
+    mode: Literal["placeholder", "live"] | None = None,
+    budget_usd: float | None = None,
+    refresh: list[str] | None = None,
+    approve: Literal["auto"] | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Run a vidpipe pipeline file end to end.
+
+    Args:
+        pipeline: The pipeline file: a path, or the file's content (YAML or JSON).
+        mode: `placeholder` (offline, free) or `live` (real providers); default: the file's.
+        budget_usd: A cap for this run's spending, in USD; default: the file's budget.
+        refresh: Node ids to run again even if cached (their dependents run again too).
+        approve: `auto` approves every approval gate (for demos and tests).
+        run_id: A run created beforehand (the CLI does, to print its id first).
+    """
+    logger = get_run_logger()
+    spec = load_spec(pipeline)
+    refresh = list(refresh or [])
+    _check_refresh(spec, refresh)
+    mode = mode or spec.mode
+    plan = build_plan(spec)
+    _check_live(plan, mode)
+
+    settings = get_settings()
+    engine = db.make_engine(settings.resolved_database_url)
+    db.init_db(engine)
+    run_id = run_id or open_run(engine, spec, mode=mode, budget_usd=budget_usd, refresh=refresh).id
+    from prefect.runtime import flow_run
+
+    db.set_run_status(engine, run_id, "running", flow_run_id=str(flow_run.id or "") or None)
+    run = RunInfo(
+        run_id=run_id,
+        pipeline=spec.name,
+        mode=mode,
+        video=spec.video,
+        base_dir=str(spec.base_dir) if spec.base_dir else None,
+        database_url=settings.resolved_database_url,
+        storage_url=settings.storage_url or str(settings.media_root.resolve()),
+        placeholder_latency_s=settings.placeholder_latency_s,
+    )
+    logger.info("run %s of %s (%d nodes, mode %s)", run_id, spec.name, len(plan.order), mode)
+    tracker = _Tracker(plan=plan, run=run, engine=engine)
+    tracker.progress_id = report.progress(tracker, None)
+    try:
+        rejected = _execute(plan, run, tracker, refresh, approve)
+    except BaseException as exc:
+        db.set_run_status(engine, run_id, "failed", error=str(exc)[:2000])
+        raise
+    return _finish(plan, run, tracker, engine, rejected)
+
+
+def _execute(
+    plan: Plan,
+    run: RunInfo,
+    tracker: _Tracker,
+    refresh: list[str],
+    approve: str | None,
+) -> str | None:
+    """Submit every node, deciding gates as their items finish. Returns a rejecting gate."""
+    forced = plan.invalidated_by(refresh)
+    futures: dict[str, PrefectFuture[MediaRef]] = {}
+    blocked_by = {n: {g for g in plan.gates if n in plan.gated_by(g)} for n in plan.order}
+    approved: set[str] = set()
+
+    def submit_ready() -> None:
+        for node_id in plan.order:
+            if node_id in futures or node_id in plan.gates or blocked_by[node_id] - approved:
+                continue
+            future = _submit(plan, run, node_id, futures, node_id in forced)
+            futures[node_id] = future
+            tracker.node_of[future.task_run_id] = node_id
+
+    submit_ready()
+    for gate in plan.gates:
+        if blocked_by[gate] - approved:
+            break  # an earlier gate was not approved
+        items = [futures[i] for i in plan.deps[gate] if i in futures]
+        _collect(items, tracker)
+        if any(i in tracker.failed or i in tracker.skipped for i in plan.deps[gate]):
+            break  # the gate cannot be reviewed: its dependents are skipped below
+        decision = decide_gate(plan, run, gate, approve, tracker)
+        tracker.finished(gate)
+        if decision != "approve":
+            _collect(list(futures.values()), tracker)
+            return gate
+        approved.add(gate)
+        submit_ready()
+    _collect(list(futures.values()), tracker)
+    return None
+
+
+def _submit(
+    plan: Plan,
+    run: RunInfo,
+    node_id: str,
+    futures: dict[str, PrefectFuture[MediaRef]],
+    force: bool,
+) -> PrefectFuture[MediaRef]:
+    node = plan.node(node_id)
+    inputs = {slot: [futures[ref] for ref in refs] for slot, refs in node.inputs.items()}
+    ordering = [futures[d] for d in node.after if d in futures]
+    provider = effective_provider(node, run.mode)
+    options: dict[str, Any] = {"task_run_name": node_id, "refresh_cache": force or None}
+    if provider:
+        options["tags"] = [f"node-type:{node.type}", f"provider:{provider}"]
+    task = TASKS[node.type].with_options(**options)
+    return task.submit(node=node, inputs=inputs, run=run, wait_for=ordering)
+
+
+def _collect(futures: list[PrefectFuture[MediaRef]], tracker: _Tracker) -> None:
+    """Wait for futures and record what Prefect did not run through a node's body."""
+    for future in as_completed(futures):
+        _record(future, tracker)
+
+
+def _record(future: PrefectFuture[MediaRef], tracker: _Tracker) -> None:
+    node_id = tracker.node_of[future.task_run_id]
+    if node_id in tracker.done:
+        return
+    future.wait()  # sets the future's final state locally (the API's copy may lag)
+    state = future.state
+    run_id = tracker.run.run_id
+    if state.is_completed():
+        ref = future.result()
+        tracker.outputs[node_id] = ref
+        if state.name == "Cached":
+            tracker.cached.add(node_id)
+            db.record_cache_hit(tracker.engine, run_id, node_id, output=ref)
+    elif state.is_failed() or state.is_crashed():
+        tracker.failed[node_id] = _state_error(future)
+    else:  # NotReady: an upstream node failed
+        tracker.skipped.add(node_id)
+        db.skip_nodes(tracker.engine, run_id, [node_id], "an upstream node failed")
+    tracker.finished(node_id)
+
+
+def _state_error(future: PrefectFuture[MediaRef]) -> str:
+    try:
+        future.result(raise_on_failure=True)
+    except BaseException as exc:  # noqa: BLE001 - we only describe it
+        text = str(exc).strip() or type(exc).__name__
+        return text.splitlines()[0][:500]
+    return future.state.message or "failed"
+
+
+def _finish(
+    plan: Plan, run: RunInfo, tracker: _Tracker, engine: Any, rejected: str | None
+) -> dict[str, Any]:
+    never_ran = [n for n in plan.order if n not in tracker.done]
+    if never_ran:
+        reason = f"gate '{rejected}' was rejected" if rejected else "an upstream node failed"
+        db.skip_nodes(engine, run.run_id, never_ran, reason)
+        tracker.skipped.update(never_ran)
+    output = _publish_output(plan, run, tracker)
+    if rejected:
+        status, error = "rejected", f"approval gate '{rejected}' was rejected"
+    elif tracker.failed or tracker.skipped:
+        status = "failed"
+        error = "; ".join(f"{n}: {e}" for n, e in tracker.failed.items()) or (
+            f"nodes were skipped: {', '.join(sorted(tracker.skipped))}"
+        )
+    else:
+        status, error = "completed", None
+    db.set_run_status(
+        engine,
+        run.run_id,
+        status,
+        error=error,
+        output=output.model_dump() if output else None,
+    )
+    report.summary(tracker, status, output, error)
+    result = {"run_id": run.run_id, "status": status, "output": output, "error": error}
+    if status == "failed":
+        raise PipelineFailed(f"run {run.run_id} failed: {error}")
+    if status == "rejected":
+        raise PipelineRejected(f"run {run.run_id} rejected: {error}")
+    return result
+
+
+def _publish_output(plan: Plan, run: RunInfo, tracker: _Tracker) -> MediaRef | None:
+    """The run's result: the last media-producing sink, also under a readable name."""
+    finals = [n for n in plan.final_nodes if n in tracker.outputs]
+    if not finals:
+        return None
+    ref = tracker.outputs[finals[-1]]
+    suffix = Path(ref.uri).suffix or ".bin"
+    store_for(run).publish(ref, f"runs/{run.pipeline}/{run.run_id}/final{suffix}")
+    return ref

@@ -1,0 +1,83 @@
+"""What a run shows in the Prefect UI: a progress artifact updated as nodes finish, and a
+markdown summary at the end (nodes, cache hits, durations, where the output is)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+
+from vidpipe import db
+from vidpipe.refs import MediaRef
+
+__all__ = ["artifact_key", "progress", "summary"]
+
+
+def artifact_key(*parts: str) -> str:
+    """An artifact key: Prefect accepts lowercase letters, digits and dashes only."""
+    key = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    return key[:200] or "vidpipe"
+
+
+def progress(tracker: Any, artifact_id: Any) -> Any:
+    """Create the progress artifact (artifact_id None) or update it; returns its id."""
+    total = len(tracker.plan.order)
+    done = len(tracker.done)
+    percent = 100.0 * done / total if total else 100.0
+    text = (
+        f"{done}/{total} nodes finished: {len(tracker.cached)} from cache, "
+        f"{len(tracker.failed)} failed, {len(tracker.skipped)} skipped"
+    )
+    if artifact_id is None:
+        return create_progress_artifact(
+            percent, key=artifact_key(tracker.run.pipeline, "progress"), description=text
+        )
+    update_progress_artifact(artifact_id, percent, description=text)
+    return artifact_id
+
+
+def _seconds(row: db.NodeRun) -> str:
+    if row.started_at and row.finished_at:
+        return f"{(row.finished_at - row.started_at).total_seconds():.1f}"
+    return ""
+
+
+def summary(tracker: Any, status: str, output: MediaRef | None, error: str | None) -> None:
+    """The end-of-run markdown artifact."""
+    run = tracker.run
+    rows = db.node_runs(tracker.engine, run.run_id)
+    lines = [
+        f"# {run.pipeline}: {status}",
+        "",
+        f"Run `{run.run_id}`, mode `{run.mode}`, {len(rows)} nodes, "
+        f"{sum(r.cache_hit for r in rows)} from cache.",
+        "",
+    ]
+    if output is not None:
+        lines += [
+            f"**Output:** `{output.uri}` ({output.kind}, "
+            f"{output.duration_s or 0:.1f} s, {output.bytes:,} bytes)",
+            "",
+        ]
+    if error:
+        lines += [f"**Error:** {error}", ""]
+    lines += [
+        "| node | type | status | cache hit | attempts | seconds | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        err = (row.error or "").replace("|", "\\|").replace("\n", " ")[:200]
+        lines.append(
+            f"| {row.node_id} | {row.type} | {row.status} | {'yes' if row.cache_hit else ''} "
+            f"| {row.attempts} | {_seconds(row)} | {err} |"
+        )
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=artifact_key(run.pipeline, "summary"),
+        description=f"{run.pipeline} run {run.run_id}: {status}",
+    )

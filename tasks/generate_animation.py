@@ -1,0 +1,33 @@
+"""`generate-animation`: a short clip from a prompt and an optional image (Veo 3,
+Replicate; a placeholder offline)."""
+
+from __future__ import annotations
+
+from tasks.generate_image import aspect_of, prompt_of
+from tasks.live import require_live
+from tasks.runtime import ExecContext, Output, node_task
+from vidpipe.providers import placeholder
+from vidpipe.refs import MediaRef
+from vidpipe.spec import NodeSpec
+
+
+def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:
+    """`duration_s` seconds of motion, starting from the `image` input if given."""
+    cfg = node.config
+    if ctx.provider != "placeholder":
+        require_live(node, ctx.provider)
+    image = inputs.get("image")
+    out = ctx.out(".mp4")
+    usage = placeholder.animation(
+        prompt_of(node, inputs, ctx),
+        out,
+        duration_s=cfg.duration_s,
+        target=ctx.target_for(aspect_of(node, ctx)),
+        image=ctx.path(image[0]) if image else None,
+        seed=cfg.seed,
+        stands_in_for=cfg.provider,
+    )
+    return Output(out, "video", usage)
+
+
+task = node_task("generate-animation", execute)

@@ -1,0 +1,44 @@
+"""`generate-image`: a still image from a prompt (Replicate; a placeholder offline)."""
+
+from __future__ import annotations
+
+from tasks.live import require_live
+from tasks.runtime import ExecContext, Output, node_task
+from vidpipe.providers import placeholder
+from vidpipe.refs import MediaRef
+from vidpipe.spec import NodeSpec
+
+
+def prompt_of(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> str:
+    """The prompt: the `prompt` input's text, else `config.prompt`."""
+    if inputs.get("prompt"):
+        return ctx.text(inputs["prompt"][0])
+    return node.config.prompt
+
+
+def aspect_of(node: NodeSpec, ctx: ExecContext) -> str:
+    """The node's aspect ratio, else the pipeline's video shape as the nearest named one."""
+    if node.config.aspect_ratio:
+        return node.config.aspect_ratio
+    v = ctx.run.video
+    return "16:9" if v.width > v.height else "9:16" if v.width < v.height else "1:1"
+
+
+def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:
+    """One image at the node's aspect ratio."""
+    cfg = node.config
+    if ctx.provider != "placeholder":
+        require_live(node, ctx.provider)
+    out = ctx.out(".png")
+    usage = placeholder.image(
+        prompt_of(node, inputs, ctx),
+        out,
+        aspect_ratio=aspect_of(node, ctx),
+        seed=cfg.seed,
+        size_hint=max(ctx.run.video.width, ctx.run.video.height),
+        stands_in_for=cfg.provider,
+    )
+    return Output(out, "image", usage)
+
+
+task = node_task("generate-image", execute)

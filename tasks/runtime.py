@@ -1,0 +1,249 @@
+"""What every node task shares: run info, the execution context, and `node_task`.
+
+A node type's module in `tasks/` writes one executor, `execute(node, inputs, ctx) -> Output`,
+and turns it into a Prefect task with `node_task(TYPE, execute)`. The wrapper around the
+executor is the same for every type:
+
+- the node run's lifecycle in the database (`running` with a fresh execution id, then
+  `completed` with its output or `failed` with its error; a late write from an older
+  attempt is ignored by `vidpipe.db.finish_node`);
+- inputs handed over as `MediaRef`s and resolved to local files only here;
+- the output stored in the media store (content-addressed) and returned as a `MediaRef`,
+  which is all Prefect persists as the cached result;
+- retries for transient failures only, exponential backoff with jitter, a timeout, and
+  the `provider:<name>` tag that Prefect concurrency limits key on.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+from prefect import Task, task
+from prefect.tasks import exponential_backoff
+from pydantic import BaseModel, ConfigDict
+
+from tasks.caching import CACHE_POLICY
+from vidpipe import db
+from vidpipe.errors import SpecError, StorageError, TransientProviderError, VidpipeError
+from vidpipe.media import VideoTarget, probe
+from vidpipe.refs import Kind, MediaRef, Usage
+from vidpipe.spec import NodeSpec, VideoSettings
+from vidpipe.storage import MediaStore, open_store, sha256_file
+
+__all__ = [
+    "RunInfo",
+    "ExecContext",
+    "Output",
+    "Executor",
+    "node_task",
+    "effective_provider",
+    "source_digest",
+    "store_for",
+    "is_transient",
+    "input_error",
+]
+
+# No Prefect `timeout_seconds`: on the thread-pool runner it cannot interrupt blocking
+# work. Deadlines live where the blocking happens: FFmpeg's runner and provider polling.
+RETRIES = 3
+
+
+class RunInfo(BaseModel):
+    """What a node task needs to know about its run. Not part of the cache key but `mode`
+    (through the effective provider) and `video` (for visual outputs)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    pipeline: str
+    mode: Literal["placeholder", "live"]
+    video: VideoSettings
+    base_dir: str | None = None
+    database_url: str
+    storage_url: str
+    #: Seconds a placeholder provider waits, standing in for a real provider's latency.
+    placeholder_latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Output:
+    """What an executor made: a local file of a kind, and what it billed (if anything)."""
+
+    path: Path
+    kind: Kind
+    usage: Usage | None = None
+
+
+@dataclass
+class ExecContext:
+    """Handed to executors: where to write, how to read inputs, the run's settings."""
+
+    node: NodeSpec
+    run: RunInfo
+    store: MediaStore
+    workdir: Path
+
+    @property
+    def target(self) -> VideoTarget:
+        v = self.run.video
+        return VideoTarget(width=v.width, height=v.height, fps=v.fps)
+
+    def target_for(self, aspect_ratio: str | None) -> VideoTarget:
+        """The pipeline's video reshaped to an aspect ratio, keeping its short side."""
+        if not aspect_ratio:
+            return self.target
+        a, b = (int(x) for x in aspect_ratio.split(":"))
+        short = min(self.target.width, self.target.height)
+        even = lambda x: int(round(x / 2)) * 2  # noqa: E731 - yuv420p wants even sizes
+        width, height = (even(short * a / b), short) if a >= b else (short, even(short * b / a))
+        return VideoTarget(width=width, height=height, fps=self.target.fps)
+
+    def path(self, ref: MediaRef) -> Path:
+        """A local file holding an input's media."""
+        return self.store.local_path(ref)
+
+    def text(self, ref: MediaRef) -> str:
+        return self.store.open_text(ref)
+
+    def out(self, suffix: str) -> Path:
+        """A path in this execution's scratch folder for the output file."""
+        return self.workdir / f"{self.node.id}{suffix}"
+
+    @property
+    def provider(self) -> str:
+        return effective_provider(self.node, self.run.mode)
+
+
+Executor = Callable[[NodeSpec, dict[str, list[MediaRef]], ExecContext], Output]
+
+
+def effective_provider(node: NodeSpec, mode: str) -> str | None:
+    """Who really does a generative node's work: its provider in live mode, else the
+    offline placeholder. None for local FFmpeg work and assets."""
+    field = node.decl.provider_field
+    if field is None:
+        return None
+    named = getattr(node.config, field)
+    if mode == "placeholder" or named == "local":
+        return "placeholder"
+    return named
+
+
+def source_digest(node: NodeSpec, run: RunInfo) -> str | None:
+    """The content digest of an asset's local file (so an edited file is a new key)."""
+    if node.asset is None or node.asset.path is None or run.base_dir is None:
+        return None
+    path = Path(run.base_dir) / node.asset.path
+    try:
+        return sha256_file(path)
+    except StorageError:
+        return None  # the executor reports the missing file, naming the node
+
+
+@lru_cache(maxsize=8)
+def _store(url: str) -> MediaStore:
+    return open_store(url)
+
+
+def store_for(run: RunInfo) -> MediaStore:
+    return _store(run.storage_url)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure is worth retrying: timeouts, 429, 5xx, dropped connections."""
+    if isinstance(exc, TransientProviderError):
+        return True
+    if isinstance(exc, VidpipeError):  # permanent provider errors, bad media, bad input
+        return False
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return status == 429 or status >= 500
+    return isinstance(exc, httpx.TransportError | TimeoutError | ConnectionError)
+
+
+def _retry_condition(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except BaseException as exc:  # noqa: BLE001 - we only classify it
+        return is_transient(exc)
+    return False
+
+
+def _duration(path: Path, kind: Kind) -> float | None:
+    if kind not in ("audio", "video"):
+        return None
+    return probe(path).duration_s
+
+
+def _run_node(
+    type_name: str,
+    execute: Executor,
+    node: NodeSpec,
+    inputs: dict[str, list[MediaRef]],
+    run: RunInfo,
+) -> MediaRef:
+    engine = db.make_engine(run.database_url)
+    provider = effective_provider(node, run.mode)
+    execution_id = db.start_node(engine, run.run_id, node.id, provider=provider)
+    workdir = Path(tempfile.mkdtemp(prefix=f"vidpipe-{node.id}-"))
+    try:
+        if provider == "placeholder" and run.placeholder_latency_s > 0:
+            time.sleep(run.placeholder_latency_s)
+        store = store_for(run)
+        ctx = ExecContext(node=node, run=run, store=store, workdir=workdir)
+        made = execute(node, inputs, ctx)
+        if made.kind == "text":
+            ref = store.put_text(made.path.read_text(encoding="utf-8"))
+        else:
+            duration = _duration(made.path, made.kind)
+            ref = store.put(made.path, kind=made.kind, duration_s=duration)
+    except BaseException as exc:
+        db.finish_node(
+            engine, run.run_id, node.id, execution_id, status="failed", error=_one_line(exc)
+        )
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    db.finish_node(engine, run.run_id, node.id, execution_id, status="completed", output=ref)
+    return ref
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, VidpipeError):
+        text = f"{type(exc).__name__}: {text}"
+    return text[:2000]
+
+
+def node_task(type_name: str, execute: Executor) -> Task[..., MediaRef]:
+    """The Prefect task of a node type, wrapping its executor (see the module docstring)."""
+
+    def run_node(node: NodeSpec, inputs: dict[str, list[MediaRef]], run: RunInfo) -> MediaRef:
+        return _run_node(type_name, execute, node, inputs, run)
+
+    run_node.__name__ = type_name.replace("-", "_")
+    run_node.__doc__ = execute.__doc__
+    return task(
+        run_node,
+        name=type_name,
+        cache_policy=CACHE_POLICY,
+        retries=RETRIES,
+        retry_delay_seconds=exponential_backoff(backoff_factor=2),
+        retry_jitter_factor=0.5,
+        retry_condition_fn=_retry_condition,
+        tags=[f"node-type:{type_name}"],
+        log_prints=False,
+    )
+
+
+# Errors an executor raises for bad input name the node; these helpers keep it uniform.
+def input_error(node: NodeSpec, message: str) -> SpecError:
+    return SpecError(f"node '{node.id}': {message}")
