@@ -60,7 +60,7 @@ class Slot:
 class _Config(BaseModel):
     """Base of every node type's config: unknown fields are errors, not warnings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class NoConfig(_Config):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -67,7 +68,7 @@ class Problem:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class AssetSource(_Model):
@@ -228,12 +229,17 @@ def load_text(
     if "\x00" in text:
         return LoadResult(source, problems=[Problem("file", "is binary, not YAML or JSON text")])
     try:
+        if fmt == "yaml":
+            _check_yaml_depth(text)
         data = json.loads(text) if fmt == "json" else yaml.load(text, Loader=_Loader)
+        _check_size(data)
     except json.JSONDecodeError as exc:
         msg = f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         return LoadResult(source, problems=[Problem("file", msg)])
     except yaml.YAMLError as exc:
         return LoadResult(source, problems=[Problem("file", _yaml_message(exc))])
+    except _TooComplex as exc:
+        return LoadResult(source, problems=[Problem("file", str(exc))])
     except (RecursionError, ValueError, OverflowError, MemoryError) as exc:
         msg = f"cannot be parsed ({type(exc).__name__})"
         return LoadResult(source, problems=[Problem("file", msg)])
@@ -252,6 +258,54 @@ def load_spec(path_or_text: str | Path, *, base_dir: Path | None = None) -> Pipe
         raise SpecError(format_problems(result.source, result.problems))
     assert result.spec is not None
     return result.spec
+
+
+#: Deepest nesting of mappings and lists a file may have (a real pipeline has about 6).
+MAX_DEPTH = 100
+#: Most values a file may hold once YAML aliases are expanded (a 1,000-node file has ~20k).
+MAX_ITEMS = 1_000_000
+
+
+class _TooComplex(ValueError):
+    """The file's structure is too deep or too large to be a pipeline."""
+
+
+def _check_yaml_depth(text: str) -> None:
+    """Refuse deep nesting before building anything: libyaml recurses in C and a file of
+    100,000 '[' would crash the process, not raise."""
+    depth = 0
+    starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, starts):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _TooComplex(f"is nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, ends):
+            depth -= 1
+
+
+def _check_size(data: Any) -> None:
+    """Refuse structures that expand beyond MAX_ITEMS (a YAML alias bomb shares objects,
+    so this counts each shared object by identity once per use, without expanding it)."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any, depth: int) -> int:
+        if not isinstance(value, dict | list) or depth > MAX_DEPTH:
+            return 1
+        known = sizes.get(id(value))
+        if known is not None:
+            return known
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        total = 1
+        for key, child in children:
+            total += size(key, depth + 1) + size(child, depth + 1)
+            if total > MAX_ITEMS:
+                raise _TooComplex(f"expands to more than {MAX_ITEMS:,} values (YAML aliases?)")
+        sizes[id(value)] = total
+        return total
+
+    size(data, 0)
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -296,11 +350,25 @@ def _where(i: int, raw: Any) -> str:
 def _type_name(value: Any) -> str:
     if value is None:
         return "nothing"
-    names = {dict: "a mapping", list: "a list", str: "text", bool: "true/false",
-             int: "a number", float: "a number"}
-    return names.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    names = {
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+    }
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _key(key: Any) -> str:
+    """A mapping key as it appears in a location: plain keys as they are, others quoted."""
+    if isinstance(key, str) and _PLAIN_KEY.match(key):
+        return key
+    return reprlib.repr(key).encode("ascii", "backslashreplace").decode()
 
 
 def _raw_deps(raw: Mapping[str, Any], ids: Mapping[str, int]) -> list[str]:
@@ -337,7 +405,7 @@ class _Validator:
             return None
         for key in data:
             if key not in TOP_KEYS:
-                self.add(str(key), f"unknown key (expected one of: {', '.join(TOP_KEYS)})")
+                self.add(_key(key), f"unknown key (expected one of: {', '.join(TOP_KEYS)})")
         name = data.get("name")
         if name is None:
             self.add("name", "is required")
@@ -348,7 +416,7 @@ class _Validator:
             self.add("description", f"must be text, got {_type_name(desc)}")
         mode = data.get("mode", "placeholder")
         if mode not in ("placeholder", "live"):
-            self.add("mode", f"must be 'placeholder' or 'live', got {mode!r}")
+            self.add("mode", f"must be 'placeholder' or 'live', got {_short(mode)}")
         video = self._model(VideoSettings, data.get("video", {}), "video")
         budget = None
         if data.get("budget") is not None:
@@ -359,7 +427,8 @@ class _Validator:
             self.add("nodes", "is required")
             return None
         if not isinstance(raw_nodes, list) or not raw_nodes:
-            self.add("nodes", f"must be a non-empty list, got {_type_name(raw_nodes)}")
+            got = "an empty list" if raw_nodes == [] else _type_name(raw_nodes)
+            self.add("nodes", f"must be a non-empty list of nodes, got {got}")
             return None
         nodes = self._nodes(raw_nodes)
         if self.problems:
@@ -428,7 +497,9 @@ class _Validator:
         start = len(self.problems)
         for key in raw:
             if key not in NODE_KEYS:
-                self.add(f"{where}.{key}", f"unknown key (expected one of: {', '.join(NODE_KEYS)})")
+                self.add(
+                    f"{where}.{_key(key)}", f"unknown key (expected one of: {', '.join(NODE_KEYS)})"
+                )
         node_type = raw.get("type")
         decl = CATALOGUE.get(node_type) if isinstance(node_type, str) else None
         if node_type is None:
@@ -462,7 +533,7 @@ class _Validator:
             self.add(f"{where}.asset", "only asset nodes take 'asset'")
 
         inputs = self._inputs(where, decl, raw.get("inputs"), raw_config, kinds)
-        if len(self.problems) > start or config is None:
+        if len(self.problems) > start or config is None or not isinstance(raw.get("id"), str):
             return None
         return NodeSpec(
             id=raw["id"],
@@ -499,12 +570,13 @@ class _Validator:
         if value is None:
             value = {}
         if not isinstance(value, Mapping):
-            self.add(f"{where}.inputs", f"must be a mapping of slot -> node id, got "
-                     f"{_type_name(value)}")
+            self.add(
+                f"{where}.inputs", f"must be a mapping of slot -> node id, got {_type_name(value)}"
+            )
             return {}
         inputs: dict[str, tuple[str, ...]] = {}
         for slot_name, slot_value in value.items():
-            loc = f"{where}.inputs.{slot_name}"
+            loc = f"{where}.inputs.{_key(slot_name)}"
             slot = decl.slot(slot_name) if isinstance(slot_name, str) else None
             if slot is None:
                 known = ", ".join(decl.slot_names) or "none"
@@ -512,8 +584,9 @@ class _Validator:
                 continue
             refs = _refs(slot_value)
             if refs is None:
-                self.add(loc, f"must be a node id or a list of node ids, got "
-                         f"{_type_name(slot_value)}")
+                self.add(
+                    loc, f"must be a node id or a list of node ids, got {_type_name(slot_value)}"
+                )
                 continue
             if len(refs) < slot.min:
                 self.add(loc, f"expects at least {slot.min} nodes, got {len(refs)}")
@@ -602,9 +675,18 @@ class _Validator:
             return model.model_validate(dict(value))
         except ValidationError as exc:
             for err in exc.errors():
-                where = ".".join([loc, *(str(p) for p in err["loc"])])
+                where = ".".join([loc, *(_key(p) for p in err["loc"])])
                 self.add(where, _plain(model, err))
             return None
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _short(value: Any) -> str:
+    """A value quoted in a message: short, one line, whatever it holds."""
+    return reprlib.repr(value).encode("ascii", "backslashreplace").decode()
 
 
 def _plain(model: type[BaseModel], err: Mapping[str, Any]) -> str:
@@ -619,29 +701,39 @@ def _plain(model: type[BaseModel], err: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"unknown field (allowed: {', '.join(model.model_fields)})"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        bounds = {a: getattr(m, a) for m in (info.metadata if info else ()) for a in
-                  ("ge", "gt", "le", "lt") if getattr(m, a, None) is not None}
-        lo = bounds.get("ge", bounds.get("gt"))
-        hi = bounds.get("le", bounds.get("lt"))
-        if lo is not None and hi is not None:
-            return f"must be between {lo:g} and {hi:g}, got {got!r}"
-        limit = next(iter(ctx.values()))
-        word = "at least" if kind.startswith("greater") else "at most"
-        if kind in ("greater_than", "less_than"):
-            word = "more than" if kind == "greater_than" else "less than"
-        return f"must be {word} {limit:g}, got {got!r}"
+        bounds = {
+            a: getattr(m, a)
+            for m in (info.metadata if info else ())
+            for a in ("ge", "gt", "le", "lt")
+            if getattr(m, a, None) is not None
+        }
+        low = [f"at least {_num(bounds['ge'])}"] if "ge" in bounds else []
+        low += [f"more than {_num(bounds['gt'])}"] if "gt" in bounds else []
+        high = [f"at most {_num(bounds['le'])}"] if "le" in bounds else []
+        high += [f"less than {_num(bounds['lt'])}"] if "lt" in bounds else []
+        if "ge" in bounds and "le" in bounds:
+            return (
+                f"must be between {_num(bounds['ge'])} and {_num(bounds['le'])}, got {_short(got)}"
+            )
+        return f"must be {' and '.join(low + high)}, got {_short(got)}"
     if kind == "multiple_of":
-        return f"must be a multiple of {ctx.get('multiple_of')}, got {got!r}"
+        return f"must be a multiple of {ctx.get('multiple_of')}, got {_short(got)}"
     if kind in ("literal_error", "enum"):
         expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
-        return f"must be one of: {expected}; got {got!r}"
+        return f"must be one of: {expected}; got {_short(got)}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long":
         return f"is too long (at most {ctx.get('max_length')} characters)"
     if kind.startswith(("int_", "float_", "bool_", "string_", "dict_", "list_")):
-        wanted = {"int": "a whole number", "float": "a number", "bool": "true or false",
-                  "string": "text", "dict": "a mapping", "list": "a list"}[kind.split("_")[0]]
+        wanted = {
+            "int": "a whole number",
+            "float": "a number",
+            "bool": "true or false",
+            "string": "text",
+            "dict": "a mapping",
+            "list": "a list",
+        }[kind.split("_")[0]]
         return f"must be {wanted}, got {_type_name(got)}"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
