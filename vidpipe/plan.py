@@ -51,9 +51,7 @@ class Plan:
     def final_nodes(self) -> tuple[str, ...]:
         """Sinks that produce media: what a run hands back as its output(s)."""
         rdeps = graph.dependents_map(self.deps)
-        return tuple(
-            n for n in self.order if not rdeps[n] and self.node(n).output_kind is not None
-        )
+        return tuple(n for n in self.order if not rdeps[n] and self.node(n).output_kind is not None)
 
 
 def build_plan(spec: PipelineSpec) -> Plan:
