@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from tasks.runtime import ExecContext, Output, input_error, node_task
-from vidpipe.errors import MediaError, SpecError
+from vidpipe.errors import MediaError, SpecError, TransientProviderError
 from vidpipe.media import probe
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
@@ -52,9 +52,14 @@ def _download(node: NodeSpec, url: str, out: Path) -> None:
                         )
                     handle.write(chunk)
     except httpx.HTTPStatusError as exc:
-        raise input_error(node, f"{url} answered HTTP {exc.response.status_code}") from None
-    except httpx.HTTPError as exc:
-        raise input_error(node, f"{url} could not be fetched ({type(exc).__name__})") from exc
+        status = exc.response.status_code
+        message = f"node '{node.id}': {url} answered HTTP {status}"
+        if status == 429 or status >= 500:
+            raise TransientProviderError(message, provider="url", status=status) from None
+        raise SpecError(message) from None
+    except httpx.TransportError as exc:
+        message = f"node '{node.id}': {url} could not be fetched ({type(exc).__name__})"
+        raise TransientProviderError(message, provider="url") from None
 
 
 def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:
