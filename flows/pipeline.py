@@ -19,12 +19,14 @@ the gate waits; what follows a gate is submitted once it is approved.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_client, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import report
@@ -84,10 +86,29 @@ class _Tracker:
     cached: set[str] = field(default_factory=set)
     done: set[str] = field(default_factory=set)
     node_of: dict[Any, str] = field(default_factory=dict)  # task run id -> node id
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def finished(self, node_id: str) -> None:
         self.done.add(node_id)
         self.progress_id = report.progress(self, self.progress_id)
+
+    def forget(self, node_id: str) -> None:
+        """A node about to run again (a revision): its earlier outcome no longer counts."""
+        with self.lock:
+            self._forget(node_id)
+
+    def _forget(self, node_id: str) -> None:
+        for seen in (self.done, self.cached, self.skipped):
+            seen.discard(node_id)
+        self.outputs.pop(node_id, None)
+        self.failed.pop(node_id, None)
+
+
+def _api_url() -> str | None:
+    """The Prefect API this flow run talks to (an ephemeral one included), so that
+    `vidpipe approve` in another terminal can resume it."""
+    with get_client(sync_client=True) as client:
+        return str(client.api_url)
 
 
 def _check_refresh(spec: PipelineSpec, refresh: list[str]) -> None:
@@ -150,9 +171,13 @@ def run_pipeline(
     engine = db.make_engine(settings.resolved_database_url)
     db.init_db(engine)
     run_id = run_id or open_run(engine, spec, mode=mode, budget_usd=budget_usd, refresh=refresh).id
-    from prefect.runtime import flow_run
-
-    db.set_run_status(engine, run_id, "running", flow_run_id=str(flow_run.id or "") or None)
+    db.set_run_status(
+        engine,
+        run_id,
+        "running",
+        flow_run_id=str(flow_run.id) if flow_run.id else None,
+        prefect_api_url=_api_url(),
+    )
     run = RunInfo(
         run_id=run_id,
         pipeline=spec.name,
@@ -169,9 +194,9 @@ def run_pipeline(
     try:
         rejected = _execute(plan, run, tracker, refresh, approve)
     except BaseException as exc:
-        db.set_run_status(engine, run_id, "failed", error=str(exc)[:2000])
+        _finish_early(tracker, exc)
         raise
-    return _finish(plan, run, tracker, engine, rejected)
+    return _finish(tracker.plan, run, tracker, engine, rejected)
 
 
 def _execute(
@@ -181,33 +206,53 @@ def _execute(
     refresh: list[str],
     approve: str | None,
 ) -> str | None:
-    """Submit every node, deciding gates as their items finish. Returns a rejecting gate."""
+    """Submit every node, deciding gates as their items finish. Returns a rejecting gate.
+
+    Nodes that wait for no undecided gate are submitted at once (independent work keeps
+    running while a gate waits); the rest once their gates are approved. A revision at a
+    gate swaps in the revised plan (`tracker.plan`) and re-runs what it invalidates.
+    """
     forced = plan.invalidated_by(refresh)
     futures: dict[str, PrefectFuture[MediaRef]] = {}
-    blocked_by = {n: {g for g in plan.gates if n in plan.gated_by(g)} for n in plan.order}
     approved: set[str] = set()
 
-    def submit_ready() -> None:
-        for node_id in plan.order:
-            if node_id in futures or node_id in plan.gates or blocked_by[node_id] - approved:
-                continue
-            future = _submit(plan, run, node_id, futures, node_id in forced)
-            futures[node_id] = future
+    def submit(current: Plan, node_id: str) -> None:
+        future = _submit(current, run, node_id, futures, node_id in forced)
+        futures[node_id] = future
+        with tracker.lock:
             tracker.node_of[future.task_run_id] = node_id
+        future.add_done_callback(lambda f: _record(f, tracker))
+
+    def submit_ready() -> None:
+        current = tracker.plan
+        for node_id in current.order:
+            waiting = {g for g in current.gates if node_id in current.gated_by(g)} - approved
+            if node_id not in futures and node_id not in current.gates and not waiting:
+                submit(current, node_id)
+
+    def rerun(revised: Plan, nodes: set[str]) -> bool:
+        tracker.plan = revised
+        db.reopen_nodes(tracker.engine, run.run_id, sorted(nodes))
+        for node_id in (n for n in revised.order if n in nodes):
+            tracker.forget(node_id)
+            submit(revised, node_id)
+        _collect([futures[n] for n in nodes], tracker)
+        return not any(n in tracker.failed or n in tracker.skipped for n in nodes)
 
     submit_ready()
     for gate in plan.gates:
-        if blocked_by[gate] - approved:
+        current = tracker.plan
+        if {g for g in current.gates if gate in current.gated_by(g)} - approved:
             break  # an earlier gate was not approved
-        items = [futures[i] for i in plan.deps[gate] if i in futures]
-        _collect(items, tracker)
-        if any(i in tracker.failed or i in tracker.skipped for i in plan.deps[gate]):
+        _collect([futures[i] for i in current.deps[gate] if i in futures], tracker)
+        if any(i in tracker.failed or i in tracker.skipped for i in current.deps[gate]):
             break  # the gate cannot be reviewed: its dependents are skipped below
-        decision = decide_gate(plan, run, gate, approve, tracker)
+        outcome = decide_gate(current, run, gate, approve, tracker, rerun)
+        tracker.plan = outcome.plan
         tracker.finished(gate)
-        if decision != "approve":
+        if outcome.decision != "approve":
             _collect(list(futures.values()), tracker)
-            return gate
+            return gate if outcome.decision == "reject" else None
         approved.add(gate)
         submit_ready()
     _collect(list(futures.values()), tracker)
@@ -233,15 +278,29 @@ def _submit(
 
 
 def _collect(futures: list[PrefectFuture[MediaRef]], tracker: _Tracker) -> None:
-    """Wait for futures and record what Prefect did not run through a node's body."""
+    """Wait for futures (already recorded by `_record` as each finished) and update the
+    progress artifact as they come in."""
     for future in as_completed(futures):
         _record(future, tracker)
+        tracker.progress_id = report.progress(tracker, tracker.progress_id)
 
 
 def _record(future: PrefectFuture[MediaRef], tracker: _Tracker) -> None:
-    node_id = tracker.node_of[future.task_run_id]
-    if node_id in tracker.done:
-        return
+    """Record a node's outcome that its task body could not: a cache hit, a skip.
+
+    Called from the future's done callback, in the worker thread, as soon as the node ends
+    (so a cache hit shows even while the flow waits at a gate), and again by `_collect`;
+    the lock and the `done` set make it happen once.
+    """
+    with tracker.lock:
+        node_id = tracker.node_of[future.task_run_id]
+        if node_id in tracker.done:
+            return
+        _record_outcome(future, tracker, node_id)
+        tracker.done.add(node_id)
+
+
+def _record_outcome(future: PrefectFuture[MediaRef], tracker: _Tracker, node_id: str) -> None:
     future.wait()  # sets the future's final state locally (the API's copy may lag)
     state = future.state
     run_id = tracker.run.run_id
@@ -256,7 +315,6 @@ def _record(future: PrefectFuture[MediaRef], tracker: _Tracker) -> None:
     else:  # NotReady: an upstream node failed
         tracker.skipped.add(node_id)
         db.skip_nodes(tracker.engine, run_id, [node_id], "an upstream node failed")
-    tracker.finished(node_id)
 
 
 def _state_error(future: PrefectFuture[MediaRef]) -> str:
@@ -266,6 +324,13 @@ def _state_error(future: PrefectFuture[MediaRef]) -> str:
         text = str(exc).strip() or type(exc).__name__
         return text.splitlines()[0][:500]
     return future.state.message or "failed"
+
+
+def _finish_early(tracker: _Tracker, exc: BaseException) -> None:
+    """The run stopped before its end (an approval timed out, a crash): record it so."""
+    never_ran = [n for n in tracker.plan.order if n not in tracker.done]
+    db.skip_nodes(tracker.engine, tracker.run.run_id, never_ran, "the run stopped early")
+    db.set_run_status(tracker.engine, tracker.run.run_id, "failed", error=str(exc)[:2000])
 
 
 def _finish(

@@ -1,24 +1,45 @@
 """`approval`: a gate that a reviewer decides before the work after it may start.
 
 Only a flow run can pause, so a gate is decided by the flow calling `decide_gate` (not a
-task run): it records the run as `awaiting_approval`, pauses with `pause_flow_run`
-waiting for a `ReviewDecision`, and records the decision. `--approve auto` decides
-`approve` at once (demos, tests, unattended batches that trust their inputs).
+task run). For each round it publishes a review artifact, records the run as
+`awaiting_approval`, and pauses with `pause_flow_run` until a `ReviewDecision` arrives
+(from the Prefect UI's resume form or `vidpipe approve|reject|revise`). Every decision is
+recorded. `revise` applies config changes to nodes upstream of the gate, validated like
+the file itself; the flow re-runs those nodes and what depends on them up to the gate
+(the rest comes from cache) and the gate asks again, at most `max_revisions` times.
+`--approve auto` decides `approve` at once (demos, tests, batches that trust their inputs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
 from vidpipe import db
+from vidpipe.errors import SpecError, VidpipeError
 from vidpipe.plan import Plan
+from vidpipe.refs import MediaRef
+from vidpipe.spec import PipelineSpec, format_problems, load_data
 
-__all__ = ["ReviewDecision", "decide_gate"]
+__all__ = [
+    "ReviewDecision",
+    "GateOutcome",
+    "ApprovalTimedOut",
+    "decide_gate",
+    "apply_revisions",
+    "PAUSE_POLL_S",
+]
+
+#: How often a paused flow asks the server whether it was resumed.
+PAUSE_POLL_S = 2
 
 
 class ReviewDecision(RunInput):
@@ -26,45 +47,190 @@ class ReviewDecision(RunInput):
 
     decision: Literal["approve", "reject", "revise"] = Field(
         title="Decision",
-        description="approve: go on. reject: stop the run; what was made is kept. "
-        "revise: change the named nodes' settings and review again.",
+        description="approve: go on. reject: stop the run (what was made is kept). "
+        "revise: change settings of the nodes under review and review again.",
     )
-    notes: str = Field("", title="Notes", description="Why; shown in the run's history.")
-    reviewer: str = Field("", title="Reviewer", description="Your name or e-mail.")
+    notes: str = Field("", title="Notes", description="Why; kept in the run's history.")
+    reviewer: str = Field(
+        "", title="Reviewer", description="Your name or e-mail, kept with the decision."
+    )
     revisions: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        title="Revisions",
-        description="For revise: node id -> config fields to change, e.g. "
-        '{"frame_2": {"prompt": "a brighter skyline"}}.',
+        title="Revisions (for revise)",
+        description='Node id -> config fields to change, e.g. {"frame_2": {"prompt": '
+        '"a brighter skyline"}}. Only nodes the gate reviews (or their inputs) can change.',
     )
 
 
-def decide_gate(plan: Plan, run: Any, gate: str, approve: str | None, tracker: Any) -> str:
-    """Decide an approval gate; returns the decision ("approve" or "reject")."""
+class ApprovalTimedOut(VidpipeError):
+    """Nobody decided a gate in time and the gate says `on_timeout: fail`."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    decision: Literal["approve", "reject", "fail"]  # fail: revised items could not be made
+    plan: Plan  # the plan to go on with: revised when a revision was applied
+
+
+def apply_revisions(
+    spec: PipelineSpec, gate: str, revisions: dict[str, dict[str, Any]]
+) -> PipelineSpec:
+    """The spec with `revisions` applied, validated like the file itself.
+
+    Only nodes upstream of the gate may change (what the gate reviews); a revision that
+    names another node, an unknown field or a bad value raises `SpecError` listing every
+    problem, and nothing changes.
+    """
+    from vidpipe.plan import build_plan
+
+    if not revisions:
+        raise SpecError("revise needs at least one revision (node -> fields to change)")
+    upstream = build_plan(spec).upstream(gate)
+    problems = [
+        f"{node_id}: not reviewed by gate '{gate}' (revisable: {', '.join(sorted(upstream))})"
+        for node_id in revisions
+        if node_id not in upstream
+    ]
+    if problems:
+        raise SpecError("; ".join(problems))
+    data = dict(spec.data)
+    nodes = []
+    for raw in data["nodes"]:
+        change = revisions.get(raw.get("id"))
+        if change:
+            if not isinstance(change, dict):
+                raise SpecError(f"{raw['id']}: a revision is a mapping of config fields")
+            raw = {**raw, "config": {**(raw.get("config") or {}), **change}}
+        nodes.append(raw)
+    data["nodes"] = nodes
+    result = load_data(data, source="revision", base_dir=spec.base_dir)
+    if not result.valid:
+        raise SpecError(format_problems("revision", result.problems))
+    return result.spec
+
+
+def _review_markdown(
+    plan: Plan, gate: str, round_: int, outputs: dict[str, MediaRef], note: str | None
+) -> str:
+    node = plan.node(gate)
+    lines = [f"# Review: {node.title or gate} (round {round_})", ""]
+    if node.config.instructions:
+        lines += [f"> {node.config.instructions}", ""]
+    if note:
+        lines += [f"**{note}**", ""]
+    lines += ["| item | kind | duration | where |", "|---|---|---|---|"]
+    for item in plan.deps[gate]:
+        ref = outputs.get(item)
+        if ref is None:
+            continue
+        duration = f"{ref.duration_s:.1f} s" if ref.duration_s else ""
+        lines.append(f"| {item} | {ref.kind} | {duration} | `{ref.uri}` |")
+    held = sorted(plan.gated_by(gate))
+    lines += [
+        "",
+        f"Approving starts: {', '.join(held) or 'nothing more'}.",
+        "",
+        "Decide in the resume form (approve, reject, or revise with revisions), or from a "
+        "terminal: `vidpipe approve RUN`, `vidpipe reject RUN --notes ...`, "
+        "`vidpipe revise RUN --set NODE.FIELD=VALUE`.",
+    ]
+    return "\n".join(lines)
+
+
+def decide_gate(
+    plan: Plan,
+    run: Any,
+    gate: str,
+    approve: str | None,
+    tracker: Any,
+    rerun: Callable[[Plan, set[str]], bool],
+) -> GateOutcome:
+    """Decide a gate, round after round of revisions; see the module docstring.
+
+    `rerun(plan, nodes)` runs the given nodes of a revised plan again, waits for them, and
+    says whether all of them completed.
+    """
+    from flows.report import artifact_key
+    from vidpipe.plan import build_plan
+
     logger = get_run_logger()
     engine = tracker.engine
     config = plan.node(gate).config
     execution_id = db.start_node(engine, run.run_id, gate)
-    if approve == "auto":
-        decision = ReviewDecision(decision="approve", reviewer="auto", notes="--approve auto")
-    else:
-        db.set_run_status(engine, run.run_id, "awaiting_approval")
-        logger.info("gate %s waits for a reviewer (timeout %s s)", gate, config.timeout_s)
-        decision = pause_flow_run(
-            wait_for_input=ReviewDecision, timeout=config.timeout_s, key=f"gate-{gate}"
+    round_, pauses, note = 1, 0, None
+    while True:
+        if approve == "auto":
+            decision = ReviewDecision(decision="approve", reviewer="auto", notes="--approve auto")
+        else:
+            create_markdown_artifact(
+                _review_markdown(plan, gate, round_, tracker.outputs, note),
+                key=artifact_key(run.pipeline, gate, "review"),
+                description=f"Review {gate} (round {round_}) of run {run.run_id}",
+            )
+            db.set_run_status(engine, run.run_id, "awaiting_approval")
+            logger.info("gate %s waits for a reviewer (timeout %s s)", gate, config.timeout_s)
+            pauses += 1
+            try:
+                decision = pause_flow_run(
+                    wait_for_input=ReviewDecision,
+                    timeout=config.timeout_s,
+                    poll_interval=PAUSE_POLL_S,
+                    key=f"{gate}-{pauses}",
+                )
+            except FlowPauseTimeout:
+                decision = _on_timeout(engine, run, gate, round_, execution_id, config)
+            db.set_run_status(engine, run.run_id, "running")
+        db.record_approval(
+            engine,
+            run.run_id,
+            gate,
+            round=round_,
+            decision=decision.decision,
+            reviewer=decision.reviewer,
+            notes=decision.notes,
+            revisions=decision.revisions or None,
         )
-        db.set_run_status(engine, run.run_id, "running")
-    db.record_approval(
-        engine,
-        run.run_id,
-        gate,
-        round=1,
-        decision=decision.decision,
-        reviewer=decision.reviewer,
-        notes=decision.notes,
-        revisions=decision.revisions,
-    )
-    status = "completed" if decision.decision == "approve" else "failed"
-    error = None if status == "completed" else f"rejected by {decision.reviewer or 'a reviewer'}"
-    db.finish_node(engine, run.run_id, gate, execution_id, status=status, error=error)
-    return "approve" if decision.decision == "approve" else "reject"
+        if decision.decision == "approve":
+            db.finish_node(engine, run.run_id, gate, execution_id, status="completed")
+            return GateOutcome("approve", plan)
+        if decision.decision == "revise" and round_ > config.max_revisions:
+            note = f"no revisions left after {config.max_revisions}: rejected"
+            decision = ReviewDecision(decision="reject", reviewer=decision.reviewer, notes=note)
+        if decision.decision == "reject":
+            who = decision.reviewer or "a reviewer"
+            db.finish_node(
+                engine,
+                run.run_id,
+                gate,
+                execution_id,
+                status="failed",
+                error=f"rejected by {who}" + (f": {decision.notes}" if decision.notes else ""),
+            )
+            return GateOutcome("reject", plan)
+        try:
+            revised = build_plan(apply_revisions(plan.spec, gate, decision.revisions))
+        except SpecError as exc:
+            note = f"revision refused, nothing changed: {exc}"
+            logger.warning("gate %s: %s", gate, note)
+            continue  # the gate stays open; the same round asks again
+        changed = set(decision.revisions)
+        if not rerun(revised, revised.invalidated_by(changed) & revised.upstream(gate)):
+            error = "revised items failed; nothing to review"
+            db.finish_node(engine, run.run_id, gate, execution_id, status="failed", error=error)
+            return GateOutcome("fail", revised)
+        plan, round_, note = revised, round_ + 1, None
+
+
+def _on_timeout(engine, run, gate: str, round_: int, execution_id: str, config) -> ReviewDecision:
+    if config.on_timeout == "approve":
+        return ReviewDecision(
+            decision="approve",
+            reviewer="timeout",
+            notes=f"no decision in {config.timeout_s} s: approved",
+        )
+    message = f"approval timed out after {config.timeout_s} s"
+    db.record_approval(engine, run.run_id, gate, round=round_, decision="timeout", notes=message)
+    db.finish_node(engine, run.run_id, gate, execution_id, status="failed", error=message)
+    raise ApprovalTimedOut(f"gate '{gate}': {message}")

@@ -1,19 +1,33 @@
-"""`asset`: brings existing media into the pipeline (inline text, a file, a URL)."""
+"""`asset`: brings existing media into the pipeline (inline text, a file, a URL, an S3 URI).
+
+Whatever the source, the content is checked to be what the node's `kind` says (UTF-8
+text, or a video/audio/image FFmpeg can read) before it is stored, and every refusal names
+the node and the source, because a wrong asset is the user's to fix, not a retry's.
+
+- `path`: inside the pipeline file's folder; `..`, absolute paths and links that lead out
+  of the folder are refused (links that stay inside are allowed, as validation does).
+- `url`: http(s), streamed to disk, at most `MAX_URL_BYTES` (refused early when the
+  server announces a bigger Content-Length).
+- `uri`: `s3://bucket/key`, downloaded with the store's boto3 configuration.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import httpx
 
 from tasks.runtime import ExecContext, Output, input_error, node_task
-from vidpipe.errors import MediaError, SpecError, TransientProviderError
+from vidpipe.errors import MediaError, SpecError, StorageError, TransientProviderError
 from vidpipe.media import probe
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
 
+__all__ = ["MAX_URL_BYTES", "execute", "task"]
+
 #: Largest file an asset `url` may download (the seeds' upload rule).
 MAX_URL_BYTES = 50 * 1024 * 1024
+_CHUNK = 1024 * 1024
 
 
 def _check_kind(node: NodeSpec, path: Path, source: str) -> None:
@@ -38,18 +52,31 @@ def _check_kind(node: NodeSpec, path: Path, source: str) -> None:
         raise input_error(node, f"{source} is not {kind}")
 
 
+def _too_large(node: NodeSpec, url: str) -> SpecError:
+    return input_error(node, f"{url} is larger than {MAX_URL_BYTES // 1024 // 1024} MB")
+
+
+def _announced_size(response: httpx.Response) -> int | None:
+    try:
+        return int(response.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
 def _download(node: NodeSpec, url: str, out: Path) -> None:
+    """Stream `url` to `out`, stopping as soon as it exceeds MAX_URL_BYTES."""
     try:
         with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
             response.raise_for_status()
+            announced = _announced_size(response)
+            if announced is not None and announced > MAX_URL_BYTES:
+                raise _too_large(node, url)
             size = 0
             with out.open("wb") as handle:
-                for chunk in response.iter_bytes(1024 * 1024):
+                for chunk in response.iter_bytes(_CHUNK):
                     size += len(chunk)
                     if size > MAX_URL_BYTES:
-                        raise input_error(
-                            node, f"{url} is larger than {MAX_URL_BYTES // 1024 // 1024} MB"
-                        )
+                        raise _too_large(node, url)
                     handle.write(chunk)
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code
@@ -62,6 +89,36 @@ def _download(node: NodeSpec, url: str, out: Path) -> None:
         raise TransientProviderError(message, provider="url") from None
 
 
+def _from_path(node: NodeSpec, value: str, base_dir: str | None) -> Path:
+    """The asset's file, refused unless it really lies inside the pipeline file's folder."""
+    if base_dir is None:
+        raise input_error(node, f"path '{value}' needs the pipeline file's folder")
+    base = Path(base_dir).resolve()
+    relative = Path(value)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise input_error(node, f"path '{value}' is outside the pipeline file's folder")
+    path = base / relative
+    if not path.resolve().is_relative_to(base):
+        raise input_error(
+            node, f"path '{value}' leads outside the pipeline file's folder (through a link)"
+        )
+    if not path.is_file():
+        raise input_error(node, f"file '{value}' does not exist in {base}")
+    return path
+
+
+def _from_uri(node: NodeSpec, uri: str, ctx: ExecContext) -> Path:
+    """Download `s3://bucket/key` with the store's client when the store is on S3."""
+    from vidpipe.s3 import S3Store, download_uri  # boto3 only for S3 assets
+
+    client = ctx.store.client if isinstance(ctx.store, S3Store) else None
+    out = ctx.out(PurePosixPath(uri).suffix.lower() or ".bin")
+    try:
+        return download_uri(uri, out, client=client)
+    except StorageError as exc:
+        raise input_error(node, f"cannot fetch {uri}: {exc}") from None
+
+
 def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:
     """Copy an asset's content into the media store, checked to be of its kind."""
     asset = node.asset
@@ -71,14 +128,7 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
         out.write_text(value, encoding="utf-8")
         return Output(out, "text")
     if which == "path":
-        if ctx.run.base_dir is None:
-            raise input_error(node, f"path '{value}' needs the pipeline file's folder")
-        base = Path(ctx.run.base_dir).resolve()
-        path = base / value
-        if not path.resolve().is_relative_to(base):
-            raise input_error(node, f"path '{value}' is outside the pipeline file's folder")
-        if not path.is_file():
-            raise input_error(node, f"file '{value}' does not exist in {base}")
+        path = _from_path(node, value, ctx.run.base_dir)
         _check_kind(node, path, f"file '{value}'")
         return Output(path, asset.kind)
     if which == "url":
@@ -86,7 +136,11 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
         _download(node, value, out)
         _check_kind(node, out, value)
         return Output(out, asset.kind)
-    raise SpecError(f"node '{node.id}': {which} assets need S3 storage ({value})")
+    if which == "uri":
+        path = _from_uri(node, value, ctx)
+        _check_kind(node, path, value)
+        return Output(path, asset.kind)
+    raise SpecError(f"node '{node.id}': unknown asset source {which!r}")
 
 
 task = node_task("asset", execute)

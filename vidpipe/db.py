@@ -43,6 +43,7 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    text,
     update,
 )
 from sqlalchemy.engine import Dialect, make_url
@@ -81,6 +82,7 @@ __all__ = [
     "record_cache_hit",
     "record_external_job",
     "skip_nodes",
+    "reopen_nodes",
     "record_approval",
     "approvals",
     "APPROVAL_DECISIONS",
@@ -92,7 +94,7 @@ __all__ = [
     "find_run",
 ]
 
-CURRENT_SCHEMA_VERSION = 1
+CURRENT_SCHEMA_VERSION = 2
 
 RUN_STATUSES = (
     "queued",
@@ -201,6 +203,8 @@ class Run(SQLModel, table=True):
     output: dict[str, Any] | None = Field(default=None, sa_type=_json())
     error: str | None = Field(default=None, sa_type=Text)
     refresh: list[str] = Field(default_factory=list, sa_type=_json())
+    #: The Prefect API the run's flow talks to, so a reviewer's CLI can resume it (schema 2).
+    prefect_api_url: str | None = Field(default=None, max_length=255)
 
     @property
     def output_ref(self) -> MediaRef | None:
@@ -401,9 +405,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 Migration = Callable[[Connection], None]
 
+
 # MIGRATIONS[n] upgrades a database at version n-1 to version n. They run, in order, on the
 # old schema before create_all adds the tables that are new in this version.
-MIGRATIONS: dict[int, Migration] = {}
+def _add_prefect_api_url(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE runs ADD COLUMN prefect_api_url VARCHAR(255)"))
+
+
+MIGRATIONS: dict[int, Migration] = {2: _add_prefect_api_url}
 
 
 def init_db(engine: Engine) -> int:
@@ -569,6 +578,7 @@ def set_run_status(
     flow_run_id: str | None = None,
     estimated_usd: float | None = None,
     actual_usd: float | None = None,
+    prefect_api_url: str | None = None,
 ) -> Run:
     """Move a run to `status` in one UPDATE; returns the updated row.
 
@@ -598,6 +608,7 @@ def set_run_status(
         "output": _ref_json(output),
         "flow_run_id": flow_run_id,
         "estimated_usd": estimated_usd,
+        "prefect_api_url": prefect_api_url,
     }
     values.update({key: value for key, value in optional.items() if value is not None})
     with session_scope(engine) as session:
@@ -733,6 +744,32 @@ def record_external_job(
     """Persist a provider's job id before polling it (same stale-execution guard)."""
     values = {"external_job_id": job_id, "updated_at": utcnow()}
     return _guarded_update(engine, run_id, node_id, execution_id, values)
+
+
+def reopen_nodes(engine: Engine, run_id: str, node_ids: Iterable[str]) -> int:
+    """Put nodes back to `pending` to run again in the same run (a reviewer's revision).
+
+    A fresh execution id locks out writes from their earlier executions.
+    """
+    ids = list(node_ids)
+    if not ids:
+        return 0
+    now = utcnow()
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(NodeRun)
+            .where(NodeRun.run_id == run_id, NodeRun.node_id.in_(ids))  # type: ignore[attr-defined]
+            .values(
+                status="pending",
+                output=None,
+                cache_hit=False,
+                error=None,
+                execution_id=new_id(),
+                finished_at=None,
+                updated_at=now,
+            )
+        )
+        return result.rowcount  # type: ignore[attr-defined]
 
 
 def skip_nodes(engine: Engine, run_id: str, node_ids: Iterable[str], reason: str) -> int:

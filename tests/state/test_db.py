@@ -71,22 +71,34 @@ def test_an_older_database_is_migrated_in_order(
     db_url_factory: Callable[[], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = db.make_engine(db_url_factory())
-    db.init_db(engine)  # at version 1
+    current = db.init_db(engine)
     applied: list[int] = []
 
-    def to_2(conn: Connection) -> None:
-        applied.append(2)
+    def add_note(conn: Connection) -> None:
+        applied.append(current + 1)
         conn.execute(text("ALTER TABLE runs ADD COLUMN note VARCHAR(20)"))
 
-    def to_3(conn: Connection) -> None:
-        applied.append(3)
+    def then(conn: Connection) -> None:
+        applied.append(current + 2)
 
-    monkeypatch.setattr(db, "CURRENT_SCHEMA_VERSION", 3)
-    monkeypatch.setattr(db, "MIGRATIONS", {3: to_3, 2: to_2})
-    assert db.init_db(engine) == 3
-    assert applied == [2, 3]
+    monkeypatch.setattr(db, "CURRENT_SCHEMA_VERSION", current + 2)
+    monkeypatch.setattr(db, "MIGRATIONS", {current + 2: then, current + 1: add_note})
+    assert db.init_db(engine) == current + 2
+    assert applied == [current + 1, current + 2]
     assert "note" in {c["name"] for c in inspect(engine).get_columns("runs")}
-    assert db.init_db(engine) == 3 and applied == [2, 3]  # nothing runs twice
+    assert db.init_db(engine) == current + 2 and len(applied) == 2  # nothing runs twice
+
+
+def test_a_version_1_database_gains_the_prefect_api_url_column(
+    db_url_factory: Callable[[], str],
+) -> None:
+    engine = db.make_engine(db_url_factory())
+    db.init_db(engine)
+    with engine.begin() as conn:  # make it look like a database written by schema 1
+        conn.execute(text("ALTER TABLE runs DROP COLUMN prefect_api_url"))
+        conn.execute(text("UPDATE schema_version SET version = 1"))
+    assert db.init_db(engine) == 2
+    assert "prefect_api_url" in {c["name"] for c in inspect(engine).get_columns("runs")}
 
 
 def test_a_missing_migration_is_a_clear_error(
@@ -94,9 +106,9 @@ def test_a_missing_migration_is_a_clear_error(
 ) -> None:
     engine = db.make_engine(db_url_factory())
     db.init_db(engine)
-    monkeypatch.setattr(db, "CURRENT_SCHEMA_VERSION", 2)
+    monkeypatch.setattr(db, "CURRENT_SCHEMA_VERSION", db.CURRENT_SCHEMA_VERSION + 1)
     monkeypatch.setattr(db, "MIGRATIONS", {})
-    with pytest.raises(VidpipeError, match="no migration registered from schema 1 to 2"):
+    with pytest.raises(VidpipeError, match="no migration registered from schema 2 to 3"):
         db.init_db(engine)
 
 

@@ -1,0 +1,206 @@
+"""Approval gates for real: the flow pauses on the session's Prefect server, and a
+reviewer decides through `vidpipe approve|reject|revise` as from another terminal."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tasks.approval import ReviewDecision
+from vidpipe import db
+from vidpipe.cli import app, show_document
+from vidpipe.errors import VidpipeError
+from vidpipe.runs import open_run
+from vidpipe.settings import get_settings
+from vidpipe.spec import load_spec
+
+GATED = """
+name: gated
+video: {width: 160, height: 90, fps: 10}
+nodes:
+  - {id: frame, type: generate-image, config: {provider: replicate, prompt: "a red sky"}}
+  - {id: side, type: generate-image, config: {provider: replicate, prompt: "independent"}}
+  - id: review
+    type: approval
+    inputs: {items: [frame]}
+    config: {instructions: "Is the sky right?", max_revisions: 1, timeout_s: GATE_TIMEOUT,
+             on_timeout: GATE_ON_TIMEOUT}
+  - id: shot
+    type: generate-animation
+    after: [review]
+    inputs: {image: frame}
+    config: {provider: veo3, prompt: "slow zoom", duration_s: 1}
+"""
+
+
+class Started:
+    """A pipeline run in a background thread, as a `vidpipe run` in another terminal."""
+
+    def __init__(self, path: Path):
+        self.engine = db.make_engine(get_settings().resolved_database_url)
+        db.init_db(self.engine)
+        self.run_id = open_run(self.engine, load_spec(path)).id
+        self.error: BaseException | None = None
+        context = contextvars.copy_context()  # the test's Prefect settings, as in-process
+        self.thread = threading.Thread(target=context.run, args=(self._run, path), daemon=True)
+        self.thread.start()
+
+    def _run(self, path: Path) -> None:
+        from flows.pipeline import run_pipeline
+
+        try:
+            run_pipeline(pipeline=str(path), run_id=self.run_id)
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            self.error = exc
+
+    def wait_status(self, status: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if db.get_run(self.engine, self.run_id).status == status:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"run never reached {status}: {self.doc()['run']}")
+
+    def wait_round(self, round_: int, timeout: float = 90) -> None:
+        """Wait until the gate asks again: round_-1 decisions recorded, and paused."""
+        deadline = time.monotonic() + timeout
+        while len(self.doc()["approvals"]) < round_ - 1:
+            assert time.monotonic() < deadline, "the decision was never recorded"
+            time.sleep(0.2)
+        self.wait_status("awaiting_approval", timeout)
+
+    def finish(self, timeout: float = 120) -> dict[str, Any]:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the run did not finish"
+        return self.doc()
+
+    def doc(self) -> dict[str, Any]:
+        return show_document(self.engine, self.run_id)
+
+    def cli(self, *args: str) -> Any:
+        return CliRunner().invoke(app, [args[0], self.run_id[:10], *args[1:]])
+
+
+@pytest.fixture
+def gated(home, write_pipeline):
+    def start(timeout_s: int = 3600, on_timeout: str = "fail") -> Started:
+        text = GATED.replace("GATE_ON_TIMEOUT", on_timeout).replace("GATE_TIMEOUT", str(timeout_s))
+        return Started(write_pipeline("gated", text))
+
+    return start
+
+
+def by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["id"]: n for n in doc["nodes"]}
+
+
+def test_the_resume_form_speaks_to_reviewers():
+    schema = ReviewDecision.model_json_schema()
+    for field in ("decision", "notes", "reviewer", "revisions"):
+        assert schema["properties"][field]["title"]
+        assert len(schema["properties"][field]["description"]) > 20
+
+
+def test_approve_from_the_cli_resumes_the_run(gated):
+    run = gated()
+    run.wait_status("awaiting_approval")
+    waiting = by_id(run.doc())
+    assert waiting["review"]["status"] == "running"
+    assert waiting["shot"]["status"] == "pending", "nothing after the gate starts early"
+    result = run.cli("approve", "--reviewer", "alice", "--notes", "looks good")
+    assert result.exit_code == 0, result.output
+    doc = run.finish()
+    assert run.error is None, run.error
+    assert doc["run"]["status"] == "completed"
+    assert {n["status"] for n in doc["nodes"]} == {"completed"}
+    assert [(a["decision"], a["reviewer"], a["round"]) for a in doc["approvals"]] == [
+        ("approve", "alice", 1)
+    ]
+
+
+def test_work_that_does_not_depend_on_the_gate_keeps_running(gated):
+    run = gated()
+    run.wait_status("awaiting_approval")
+    deadline = time.monotonic() + 60
+    while by_id(run.doc())["side"]["status"] != "completed":
+        assert time.monotonic() < deadline, "the independent node did not finish"
+        time.sleep(0.2)
+    assert db.get_run(run.engine, run.run_id).status == "awaiting_approval"
+    run.cli("reject")
+    run.finish()
+
+
+def test_reject_ends_the_run_rejected_and_keeps_what_was_made(gated):
+    run = gated()
+    run.wait_status("awaiting_approval")
+    assert run.cli("reject", "--notes", "wrong sky").exit_code == 0
+    doc = run.finish()
+    assert isinstance(run.error, VidpipeError) and run.error.exit_code == 3
+    assert doc["run"]["status"] == "rejected"
+    nodes = by_id(doc)
+    assert nodes["shot"]["status"] == "skipped"
+    assert nodes["frame"]["status"] == "completed" and nodes["frame"]["output"]
+    assert doc["approvals"][0]["notes"] == "wrong sky"
+
+
+def test_revise_reruns_the_revised_node_and_asks_again(gated):
+    run = gated()
+    run.wait_status("awaiting_approval")
+    before = by_id(run.doc())["frame"]["output"]["sha256"]
+
+    bad = run.cli("revise", "--set", "frame.colour=blue")
+    assert bad.exit_code == 2 and "colour" in bad.output, "a bad revision is refused"
+    outside = run.cli("revise", "--set", "shot.prompt=faster")
+    assert outside.exit_code == 2 and "not reviewed by gate" in outside.output
+
+    result = run.cli("revise", "--set", "frame.prompt=a blue sky", "--reviewer", "bo")
+    assert result.exit_code == 0, result.output
+    run.wait_round(2)
+    after = by_id(run.doc())["frame"]["output"]["sha256"]
+    assert after != before, "the revised frame was made again"
+    assert run.cli("approve").exit_code == 0
+    doc = run.finish()
+    assert doc["run"]["status"] == "completed"
+    assert [(a["decision"], a["round"]) for a in doc["approvals"]] == [
+        ("revise", 1),
+        ("approve", 2),
+    ]
+    assert doc["approvals"][0]["revisions"] == {"frame": {"prompt": "a blue sky"}}
+
+
+def test_revisions_past_max_revisions_reject(gated):
+    run = gated()  # max_revisions: 1
+    run.wait_status("awaiting_approval")
+    assert run.cli("revise", "--set", "frame.prompt=two").exit_code == 0
+    run.wait_round(2)
+    assert run.cli("revise", "--set", "frame.prompt=three").exit_code == 0
+    doc = run.finish()
+    assert doc["run"]["status"] == "rejected"
+    assert [a["decision"] for a in doc["approvals"]] == ["revise", "revise"]
+
+
+def test_deciding_a_run_that_is_not_waiting_is_refused(gated):
+    run = gated()
+    run.wait_status("awaiting_approval")
+    assert run.cli("approve", "--node", "frame").exit_code == 2
+    assert run.cli("approve").exit_code == 0
+    run.finish()
+    late = run.cli("approve")
+    assert late.exit_code == 2 and "not waiting" in late.output
+
+
+@pytest.mark.slow
+def test_a_gate_that_times_out_fails_the_run(gated):
+    run = gated(timeout_s=60, on_timeout="fail")
+    run.wait_status("awaiting_approval")
+    doc = run.finish(timeout=150)
+    assert doc["run"]["status"] == "failed"
+    assert "approval timed out after 60 s" in doc["run"]["error"]
+    assert by_id(doc)["shot"]["status"] == "skipped"
+    assert [a["decision"] for a in doc["approvals"]] == ["timeout"]
