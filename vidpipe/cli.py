@@ -331,12 +331,15 @@ def run(
 @app.command()
 def runs(
     limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    status: Annotated[
+        str | None, typer.Option(help="Only runs in this status, e.g. awaiting_approval.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Recent runs: id, pipeline, status, started, cost."""
     from vidpipe import db
 
-    rows = db.list_runs(_engine(), limit=limit)
+    rows = db.list_runs(_engine(), limit=limit, status=status)
     docs = [
         {
             "id": r.id,

@@ -845,10 +845,13 @@ def get_node_run(engine: Engine, run_id: str, node_id: str) -> NodeRun | None:
         return session.exec(query).first()  # type: ignore[call-overload]
 
 
-def list_runs(engine: Engine, limit: int = 20) -> list[Run]:
-    """The most recent runs first."""
+def list_runs(engine: Engine, limit: int = 20, status: str | None = None) -> list[Run]:
+    """The most recent runs first, optionally only those in one status."""
     with session_scope(_reader(engine)) as session:
-        query = select(Run).order_by(Run.created_at.desc(), Run.id).limit(limit)  # type: ignore[attr-defined]
+        query = select(Run)
+        if status is not None:
+            query = query.where(Run.status == status)
+        query = query.order_by(Run.created_at.desc(), Run.id).limit(limit)  # type: ignore[attr-defined]
         return list(session.exec(query).all())  # type: ignore[call-overload]
 
 

@@ -4,6 +4,7 @@ reviewer decides through `vidpipe approve|reject|revise` as from another termina
 from __future__ import annotations
 
 import contextvars
+import json
 import threading
 import time
 from pathlib import Path
@@ -196,11 +197,83 @@ def test_deciding_a_run_that_is_not_waiting_is_refused(gated):
 
 
 @pytest.mark.slow
-def test_a_gate_that_times_out_fails_the_run(gated):
-    run = gated(timeout_s=60, on_timeout="fail")
+def test_timeouts_fail_or_approve_as_the_gate_says(home, write_pipeline):
+    def start(name: str, on_timeout: str) -> Started:
+        text = GATED.replace("GATE_ON_TIMEOUT", on_timeout).replace("GATE_TIMEOUT", "60")
+        return Started(write_pipeline(name, text.replace("name: gated", f"name: {name}")))
+
+    failing, approving = start("times-out", "fail"), start("times-in", "approve")
+    failed, approved = failing.finish(timeout=150), approving.finish(timeout=150)
+
+    assert failed["run"]["status"] == "failed"
+    assert "approval timed out after 60 s" in failed["run"]["error"]
+    assert by_id(failed)["shot"]["status"] == "skipped"
+    assert [a["decision"] for a in failed["approvals"]] == ["timeout"]
+
+    assert approved["run"]["status"] == "completed"
+    assert [(a["decision"], a["reviewer"]) for a in approved["approvals"]] == [
+        ("approve", "timeout")
+    ]
+
+
+TWO_GATES = """
+name: two-gates
+video: {width: 160, height: 90, fps: 10}
+nodes:
+  - {id: frame, type: generate-image, config: {provider: replicate, prompt: "frame"}}
+  - {id: first, type: approval, inputs: {items: [frame]}}
+  - id: shot
+    type: generate-animation
+    after: [first]
+    inputs: {image: frame}
+    config: {provider: veo3, prompt: "zoom", duration_s: 1}
+  - {id: second, type: approval, inputs: {items: [shot]}}
+  - id: voice
+    type: generate-voiceover
+    after: [second]
+    config: {provider: elevenlabs, voice_id: v1, text: "Done."}
+"""
+
+
+def test_two_gates_in_one_run_are_decided_in_turn(home, write_pipeline):
+    run = Started(write_pipeline("two-gates", TWO_GATES))
     run.wait_status("awaiting_approval")
-    doc = run.finish(timeout=150)
-    assert doc["run"]["status"] == "failed"
-    assert "approval timed out after 60 s" in doc["run"]["error"]
-    assert by_id(doc)["shot"]["status"] == "skipped"
-    assert [a["decision"] for a in doc["approvals"]] == ["timeout"]
+    assert by_id(run.doc())["first"]["status"] == "running"
+    assert run.cli("approve", "--node", "second").exit_code == 2, "second is not waiting yet"
+    assert run.cli("approve", "--node", "first").exit_code == 0
+    run.wait_round(2)
+    assert by_id(run.doc())["second"]["status"] == "running"
+    assert by_id(run.doc())["shot"]["status"] == "completed"
+    assert run.cli("approve").exit_code == 0
+    doc = run.finish()
+    assert doc["run"]["status"] == "completed"
+    assert [a["node"] for a in doc["approvals"]] == ["first", "second"]
+
+
+def test_a_reviewer_in_another_process_resumes_the_run(gated, home: Path):
+    import os
+    import subprocess
+    import sys
+
+    run = gated()
+    run.wait_status("awaiting_approval")
+    env = {**os.environ, "VIDPIPE_HOME": str(home)}
+    listed = subprocess.run(
+        [sys.executable, "-m", "vidpipe.cli", "runs", "--status", "awaiting_approval", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert [r["id"] for r in json.loads(listed.stdout)] == [run.run_id]
+    decided = subprocess.run(
+        [sys.executable, "-m", "vidpipe.cli", "approve", run.run_id[:8], "--reviewer", "eve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert decided.returncode == 0, decided.stderr
+    doc = run.finish()
+    assert doc["run"]["status"] == "completed"
+    assert doc["approvals"][0]["reviewer"] == "eve"
