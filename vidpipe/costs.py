@@ -1132,6 +1132,8 @@ COST_ENTRY_COLUMNS: tuple[str, ...] = (
     "request_id",
     "created_at",
     "estimate",
+    "kind",
+    "node_id",
 )
 
 #: A savings entry's `request_id` starts with this, so it survives a round trip through

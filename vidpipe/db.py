@@ -40,6 +40,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
     inspect,
@@ -83,8 +84,12 @@ __all__ = [
     "record_external_job",
     "skip_nodes",
     "reopen_nodes",
+    "job_in_flight",
     "record_approval",
     "approvals",
+    "add_cost_entry",
+    "delete_cost_entry",
+    "cost_entries",
     "APPROVAL_DECISIONS",
     "get_run",
     "get_node_run",
@@ -94,7 +99,7 @@ __all__ = [
     "find_run",
 ]
 
-CURRENT_SCHEMA_VERSION = 2
+CURRENT_SCHEMA_VERSION = 3
 
 RUN_STATUSES = (
     "queued",
@@ -238,6 +243,9 @@ class NodeRun(SQLModel, table=True):
     output: dict[str, Any] | None = Field(default=None, sa_type=_json())
     error: str | None = Field(default=None, sa_type=Text)
     cost_usd: float | None = None
+    #: The node's cache key, so a provider job in flight can be found again by another run
+    #: doing the same work (schema 3).
+    cache_key: str | None = Field(default=None, max_length=128, index=True)
 
     @property
     def output_ref(self) -> MediaRef | None:
@@ -277,6 +285,9 @@ class CostEntry(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     estimate: bool = False
+    #: billed (a provider call), estimate (a reservation), savings (a paid cache hit). Schema 3.
+    kind: str = Field(default="billed", max_length=16, index=True)
+    node_id: str | None = Field(default=None, max_length=64)
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -408,11 +419,25 @@ Migration = Callable[[Connection], None]
 
 # MIGRATIONS[n] upgrades a database at version n-1 to version n. They run, in order, on the
 # old schema before create_all adds the tables that are new in this version.
+def _add_column(conn: Connection, table: str, column: str, ddl: str) -> None:
+    """ALTER TABLE ... ADD COLUMN, unless it is there (a table just made by create_all)."""
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+
+
 def _add_prefect_api_url(conn: Connection) -> None:
-    conn.execute(text("ALTER TABLE runs ADD COLUMN prefect_api_url VARCHAR(255)"))
+    _add_column(conn, "runs", "prefect_api_url", "VARCHAR(255)")
 
 
-MIGRATIONS: dict[int, Migration] = {2: _add_prefect_api_url}
+def _add_cost_kind(conn: Connection) -> None:
+    _add_column(conn, "cost_entries", "kind", "VARCHAR(16) NOT NULL DEFAULT 'billed'")
+    _add_column(conn, "cost_entries", "node_id", "VARCHAR(64)")
+    _add_column(conn, "node_runs", "cache_key", "VARCHAR(128)")
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_node_runs_cache_key ON node_runs (cache_key)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_cost_entries_kind ON cost_entries (kind)"))
+
+
+MIGRATIONS: dict[int, Migration] = {2: _add_prefect_api_url, 3: _add_cost_kind}
 
 
 def init_db(engine: Engine) -> int:
@@ -621,7 +646,14 @@ def set_run_status(
 # -- node runs -------------------------------------------------------------------------------
 
 
-def start_node(engine: Engine, run_id: str, node_id: str, *, provider: str | None = None) -> str:
+def start_node(
+    engine: Engine,
+    run_id: str,
+    node_id: str,
+    *,
+    provider: str | None = None,
+    cache_key: str | None = None,
+) -> str:
     """Mark a node running under a fresh execution id and return that id.
 
     The new id supersedes any earlier execution: from now on only writes naming it count.
@@ -643,6 +675,8 @@ def start_node(engine: Engine, run_id: str, node_id: str, *, provider: str | Non
     }
     if provider is not None:
         values["provider"] = provider
+    if cache_key is not None:
+        values["cache_key"] = cache_key
     with session_scope(engine) as session:
         result = session.execute(
             update(NodeRun)
@@ -772,6 +806,23 @@ def reopen_nodes(engine: Engine, run_id: str, node_ids: Iterable[str]) -> int:
         return result.rowcount  # type: ignore[attr-defined]
 
 
+def job_in_flight(engine: Engine, cache_key: str) -> str | None:
+    """A provider job already submitted for this cache key and never finished (its worker
+    died, or the run was stopped): re-attach to it instead of paying for a new one."""
+    query = (
+        select(NodeRun.external_job_id)
+        .where(
+            NodeRun.cache_key == cache_key,
+            NodeRun.external_job_id.is_not(None),  # type: ignore[union-attr]
+            NodeRun.status == "running",
+        )
+        .order_by(NodeRun.updated_at.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    )
+    with session_scope(_reader(engine)) as session:
+        return session.exec(query).first()  # type: ignore[call-overload]
+
+
 def skip_nodes(engine: Engine, run_id: str, node_ids: Iterable[str], reason: str) -> int:
     """Mark pending nodes `skipped` (an upstream failed or was rejected); returns how many.
 
@@ -825,6 +876,46 @@ def record_approval(
 
 
 # -- queries ---------------------------------------------------------------------------------
+
+
+# -- the cost ledger ---------------------------------------------------------------------------
+
+
+def add_cost_entry(engine: Engine, **fields: Any) -> CostEntry:
+    """Append one ledger line (the columns of `CostEntry`)."""
+    entry = CostEntry(**fields)
+    with session_scope(engine) as session:
+        session.add(entry)
+    return entry
+
+
+def delete_cost_entry(engine: Engine, entry_id: str) -> None:
+    """Drop a line: only reservations are ever dropped, once their billed line is written."""
+    with session_scope(engine) as session:
+        session.execute(
+            delete(CostEntry).where(CostEntry.id == entry_id, CostEntry.kind == "estimate")
+        )
+
+
+def cost_entries(
+    engine: Engine,
+    *,
+    run_id: str | None = None,
+    since: datetime | None = None,
+    kinds: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Ledger lines, oldest first, each with its run's pipeline name joined in."""
+    query = select(CostEntry, Run.pipeline_name).join(Run, CostEntry.run_id == Run.id, isouter=True)
+    if run_id is not None:
+        query = query.where(CostEntry.run_id == run_id)
+    if since is not None:
+        query = query.where(CostEntry.created_at >= since)
+    if kinds is not None:
+        query = query.where(CostEntry.kind.in_(list(kinds)))  # type: ignore[attr-defined]
+    query = query.order_by(CostEntry.created_at, CostEntry.id)
+    with session_scope(_reader(engine)) as session:
+        rows = session.exec(query).all()  # type: ignore[call-overload]
+    return [{**entry.model_dump(), "pipeline": pipeline} for entry, pipeline in rows]
 
 
 def approvals(engine: Engine, run_id: str) -> list[Approval]:
