@@ -32,10 +32,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import report
 from tasks import TASKS
 from tasks.approval import decide_gate
-from tasks.live import LIVE_PROVIDERS
+from tasks.caching import predict_cached
+from tasks.live import check_credentials
 from tasks.runtime import RunInfo, effective_provider, store_for
-from vidpipe import db
-from vidpipe.errors import SpecError, VidpipeError
+from vidpipe import costs, db, ledger
+from vidpipe.errors import BudgetError, SpecError, VidpipeError
 from vidpipe.plan import Plan, build_plan
 from vidpipe.refs import MediaRef
 from vidpipe.runs import open_run
@@ -87,6 +88,7 @@ class _Tracker:
     done: set[str] = field(default_factory=set)
     node_of: dict[Any, str] = field(default_factory=dict)  # task run id -> node id
     lock: threading.Lock = field(default_factory=threading.Lock)
+    estimate: costs.PlanEstimate | None = None
 
     def finished(self, node_id: str) -> None:
         self.done.add(node_id)
@@ -119,19 +121,30 @@ def _check_refresh(spec: PipelineSpec, refresh: list[str]) -> None:
 
 def _check_live(plan: Plan, mode: str) -> None:
     """Refuse a live run whose providers cannot be called, before anything is paid for."""
-    missing = sorted(
-        {
-            f"{n}: {p}"
-            for n in plan.order
-            if (p := effective_provider(plan.node(n), mode)) not in (None, "placeholder")
-            and p not in LIVE_PROVIDERS
-        }
+    providers = {effective_provider(plan.node(n), mode) for n in plan.order}
+    check_credentials(p for p in providers if p not in (None, "placeholder"))
+
+
+def _estimate(plan: Plan, run: RunInfo, engine: Any, refresh: list[str]) -> costs.PlanEstimate:
+    """The run's cost estimate, with the nodes expected from cache costing nothing."""
+    refreshed = plan.invalidated_by(refresh)
+    return costs.estimate_plan(
+        plan,
+        mode=run.mode,
+        book=ledger.price_book(),
+        cached=predict_cached(plan, run, engine, refreshed),
+        known=costs.read_asset_texts(plan.spec),
     )
-    if missing:
-        raise SpecError(
-            "live mode is not available for these nodes' providers in this version "
-            f"({'; '.join(missing)}); run with --mode placeholder"
-        )
+
+
+def _check_budgets(estimate: costs.PlanEstimate, run: RunInfo, engine: Any) -> None:
+    """Refuse the run before anything is paid: over its budget, or over the day's limit."""
+    costs.check_run_budget(estimate, run.budget_usd).raise_for_refusal()
+    limits = ledger.daily_limits()
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    spent_today = ledger.spent(engine, since=today)
+    if estimate.marginal_usd > 0 and limits.status(spent_today, 0, estimate.marginal_usd) == "hard":
+        raise BudgetError(limits.message(spent_today, 0, estimate.marginal_usd))
 
 
 @flow(
@@ -187,9 +200,19 @@ def run_pipeline(
         database_url=settings.resolved_database_url,
         storage_url=settings.storage_url or str(settings.media_root.resolve()),
         placeholder_latency_s=settings.placeholder_latency_s,
+        budget_usd=db.get_run(engine, run_id).budget_usd,
     )
     logger.info("run %s of %s (%d nodes, mode %s)", run_id, spec.name, len(plan.order), mode)
     tracker = _Tracker(plan=plan, run=run, engine=engine)
+    try:
+        tracker.estimate = _estimate(plan, run, engine, refresh)
+        db.set_run_status(
+            engine, run_id, "running", estimated_usd=float(tracker.estimate.marginal_usd)
+        )
+        _check_budgets(tracker.estimate, run, engine)
+    except BudgetError as exc:
+        _finish_early(tracker, exc)
+        raise
     tracker.progress_id = report.progress(tracker, None)
     try:
         rejected = _execute(plan, run, tracker, refresh, approve)
@@ -310,11 +333,32 @@ def _record_outcome(future: PrefectFuture[MediaRef], tracker: _Tracker, node_id:
         if state.name == "Cached":
             tracker.cached.add(node_id)
             db.record_cache_hit(tracker.engine, run_id, node_id, output=ref)
+            _record_savings(tracker, node_id)
     elif state.is_failed() or state.is_crashed():
         tracker.failed[node_id] = _state_error(future)
     else:  # NotReady: an upstream node failed
         tracker.skipped.add(node_id)
         db.skip_nodes(tracker.engine, run_id, [node_id], "an upstream node failed")
+
+
+def _record_savings(tracker: _Tracker, node_id: str) -> None:
+    """A cache hit on work this run would have paid for: record the money not spent."""
+    node = tracker.plan.node(node_id)
+    if tracker.estimate is None or effective_provider(node, tracker.run.mode) in (
+        None,
+        "placeholder",
+    ):
+        return
+    estimate = tracker.estimate.by_id.get(node_id)
+    if estimate is not None:
+        ledger.record_savings(
+            tracker.engine,
+            run_id=tracker.run.run_id,
+            pipeline=tracker.run.pipeline,
+            node=node,
+            estimate=estimate,
+            video=tracker.run.video,
+        )
 
 
 def _state_error(future: PrefectFuture[MediaRef]) -> str:
@@ -351,13 +395,16 @@ def _finish(
         )
     else:
         status, error = "completed", None
+    actual = ledger.spent(engine, run_id=run.run_id)
     db.set_run_status(
         engine,
         run.run_id,
         status,
         error=error,
         output=output.model_dump() if output else None,
+        actual_usd=float(actual),
     )
+    report.invoice(tracker, ledger.run_invoice(engine, run.run_id))
     report.summary(tracker, status, output, error)
     result = {"run_id": run.run_id, "status": status, "output": output, "error": error}
     if status == "failed":

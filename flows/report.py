@@ -9,13 +9,14 @@ from typing import Any
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
+    create_table_artifact,
     update_progress_artifact,
 )
 
 from vidpipe import db
 from vidpipe.refs import MediaRef
 
-__all__ = ["artifact_key", "progress", "summary"]
+__all__ = ["artifact_key", "progress", "summary", "invoice"]
 
 
 def artifact_key(*parts: str) -> str:
@@ -41,10 +42,33 @@ def progress(tracker: Any, artifact_id: Any) -> Any:
     return artifact_id
 
 
+def invoice(tracker: Any, bill: Any) -> None:
+    """The run's invoice (line items, subtotal, markup, total) as a table artifact."""
+    run = tracker.run
+    rows = bill.to_rows()
+    if rows:
+        create_table_artifact(
+            rows,
+            key=artifact_key(run.pipeline, "invoice"),
+            description=f"{run.pipeline} run {run.run_id}: invoice",
+        )
+
+
 def _seconds(row: db.NodeRun) -> str:
     if row.started_at and row.finished_at:
         return f"{(row.finished_at - row.started_at).total_seconds():.1f}"
     return ""
+
+
+def _cost_lines(tracker: Any) -> list[str]:
+    from vidpipe import costs
+
+    found = db.get_run(tracker.engine, tracker.run.run_id)
+    estimated, actual = found.estimated_usd or 0.0, found.actual_usd or 0.0
+    line = f"**Cost:** estimated {costs.format_usd(estimated)}, billed {costs.format_usd(actual)}"
+    if costs.flag_overrun(estimated, actual):
+        line += " — **over the estimate by more than 20%**"
+    return [line, ""]
 
 
 def summary(tracker: Any, status: str, output: MediaRef | None, error: str | None) -> None:
@@ -66,6 +90,7 @@ def summary(tracker: Any, status: str, output: MediaRef | None, error: str | Non
         ]
     if error:
         lines += [f"**Error:** {error}", ""]
+    lines += _cost_lines(tracker)
     lines += [
         "| node | type | status | cache hit | attempts | seconds | error |",
         "|---|---|---|---|---|---|---|",

@@ -24,7 +24,7 @@ from prefect.context import TaskRunContext
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
 
-__all__ = ["NodeCachePolicy", "key_material", "CACHE_POLICY"]
+__all__ = ["NodeCachePolicy", "key_material", "base_key", "CACHE_POLICY", "predict_cached"]
 
 #: How many deleted results in a row the key follows before it gives up and runs anew.
 _MAX_SUCCESSORS = 32
@@ -54,6 +54,12 @@ def key_material(node: NodeSpec, inputs: dict[str, list[MediaRef]], run: Any) ->
     return material
 
 
+def base_key(node: NodeSpec, inputs: dict[str, list[MediaRef]], run: Any) -> str:
+    """The key of a node's work, before any deleted result moved it on: the same for
+    every run doing the same work (so a provider job in flight can be found by it)."""
+    return "vidpipe-" + _digest(key_material(node, inputs, run))
+
+
 @dataclass
 class NodeCachePolicy(CachePolicy):
     """Keys node tasks by what their output depends on; stale media is a miss."""
@@ -65,9 +71,8 @@ class NodeCachePolicy(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        node: NodeSpec = inputs["node"]
         run = inputs["run"]
-        key = "vidpipe-" + _digest(key_material(node, inputs["inputs"], run))
+        key = base_key(inputs["node"], inputs["inputs"], run)
         return _follow_to_live_result(task_ctx, key, run)
 
 
@@ -87,3 +92,27 @@ def _follow_to_live_result(task_ctx: TaskRunContext, key: str, run: Any) -> str:
 
 
 CACHE_POLICY = NodeCachePolicy()
+
+
+def predict_cached(plan: Any, run: Any, engine: Any, refresh: set[str]) -> set[str]:
+    """Nodes expected from cache: their work was completed before (found by its key in the
+    node runs), its media is still in the store, and so was every input's.
+
+    Used for marginal cost estimates; the run itself still asks Prefect's cache.
+    """
+    from tasks.runtime import store_for
+    from vidpipe import db
+
+    store = store_for(run)
+    outputs: dict[str, MediaRef] = {}
+    for node_id in plan.order:
+        node = plan.node(node_id)
+        if node_id in refresh or node.type == "approval":
+            continue
+        if any(d not in outputs and plan.node(d).type != "approval" for d in plan.deps[node_id]):
+            continue
+        inputs = {slot: [outputs[r] for r in refs] for slot, refs in node.inputs.items()}
+        ref = db.completed_output(engine, base_key(node, inputs, run))
+        if ref is not None and store.exists(ref):
+            outputs[node_id] = ref
+    return set(outputs)

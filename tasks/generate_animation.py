@@ -4,7 +4,7 @@ Replicate; a placeholder offline)."""
 from __future__ import annotations
 
 from tasks.generate_image import aspect_of, prompt_of
-from tasks.live import require_live
+from tasks.live import client_for
 from tasks.runtime import ExecContext, Output, node_task
 from vidpipe.providers import placeholder
 from vidpipe.refs import MediaRef
@@ -14,10 +14,36 @@ from vidpipe.spec import NodeSpec
 def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:
     """`duration_s` seconds of motion, starting from the `image` input if given."""
     cfg = node.config
-    if ctx.provider != "placeholder":
-        require_live(node, ctx.provider)
     image = inputs.get("image")
     out = ctx.out(".mp4")
+    if ctx.provider == "veo3":
+        usage = client_for("veo3").animation(
+            prompt_of(node, inputs, ctx),
+            out,
+            duration_s=cfg.duration_s,
+            on_job=ctx.on_job,
+            aspect_ratio=aspect_of(node, ctx),
+            negative_prompt=cfg.negative_prompt,
+            image_path=ctx.path(image[0]) if image else None,
+            seed=cfg.seed,
+            resume_job_id=ctx.resume_job_id,
+            **({"model": cfg.model} if cfg.model else {}),
+        )
+        return Output(out, "video", usage)
+    if ctx.provider == "replicate":
+        usage = client_for("replicate").animation(
+            prompt_of(node, inputs, ctx),
+            out,
+            on_job=ctx.on_job,
+            duration_s=cfg.duration_s,
+            aspect_ratio=aspect_of(node, ctx),
+            negative_prompt=cfg.negative_prompt,
+            image=ctx.path(image[0]) if image else None,
+            seed=cfg.seed,
+            resume_job_id=ctx.resume_job_id,
+            **({"model": cfg.model} if cfg.model else {}),
+        )
+        return Output(out, "video", usage)
     usage = placeholder.animation(
         prompt_of(node, inputs, ctx),
         out,

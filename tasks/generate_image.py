@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.live import require_live
+from tasks.live import client_for
 from tasks.runtime import ExecContext, Output, node_task
 from vidpipe.providers import placeholder
 from vidpipe.refs import MediaRef
@@ -27,9 +27,18 @@ def aspect_of(node: NodeSpec, ctx: ExecContext) -> str:
 def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:
     """One image at the node's aspect ratio."""
     cfg = node.config
-    if ctx.provider != "placeholder":
-        require_live(node, ctx.provider)
     out = ctx.out(".png")
+    if ctx.provider != "placeholder":
+        usage = client_for(ctx.provider).image(
+            prompt_of(node, inputs, ctx),
+            out,
+            on_job=ctx.on_job,
+            model=cfg.model,
+            aspect_ratio=aspect_of(node, ctx),
+            seed=cfg.seed,
+            resume_job_id=ctx.resume_job_id,
+        )
+        return Output(out, "image", usage)
     usage = placeholder.image(
         prompt_of(node, inputs, ctx),
         out,

@@ -3,8 +3,8 @@ offline)."""
 
 from __future__ import annotations
 
-from tasks.live import require_live
-from tasks.runtime import ExecContext, Output, node_task
+from tasks.live import client_for
+from tasks.runtime import ExecContext, Output, input_error, node_task
 from vidpipe.providers import placeholder
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
@@ -13,10 +13,20 @@ from vidpipe.spec import NodeSpec
 def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:
     """A clip as long as the audio, the avatar speaking it."""
     cfg = node.config
-    if ctx.provider != "placeholder":
-        require_live(node, ctx.provider)
     background = inputs.get("background")
     out = ctx.out(".mp4")
+    if ctx.provider != "placeholder":
+        if background:
+            raise input_error(node, "a background is not sent to HeyGen by this version")
+        usage = client_for(ctx.provider).talking_head(
+            ctx.path(inputs["audio"][0]),  # a local file is uploaded as a HeyGen asset
+            out,
+            avatar_id=cfg.avatar_id,
+            aspect_ratio=cfg.aspect_ratio or _aspect(ctx),
+            on_job=ctx.on_job,
+            resume_job_id=ctx.resume_job_id,
+        )
+        return Output(out, "video", usage)
     usage = placeholder.talking_head(
         ctx.path(inputs["audio"][0]),
         out,
@@ -27,6 +37,11 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
         stands_in_for=cfg.provider,
     )
     return Output(out, "video", usage)
+
+
+def _aspect(ctx: ExecContext) -> str:
+    v = ctx.run.video
+    return "16:9" if v.width > v.height else "9:16" if v.width < v.height else "1:1"
 
 
 task = node_task("generate-talking-head", execute)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.live import require_live
+from tasks.live import client_for
 from tasks.runtime import ExecContext, Output, node_task
 from vidpipe.providers import placeholder
 from vidpipe.refs import MediaRef
@@ -13,12 +13,22 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
     """Speak the script (the `script` input, else `config.text`)."""
     cfg = node.config
     text = ctx.text(inputs["script"][0]) if inputs.get("script") else cfg.text
-    if ctx.provider != "placeholder":
-        require_live(node, ctx.provider)
-    out = ctx.out(".m4a")
-    usage = placeholder.voiceover(
-        text, out, voice_id=cfg.voice_id, speed=cfg.speed, stands_in_for=cfg.provider
-    )
+    if ctx.provider == "placeholder":
+        out = ctx.out(".m4a")
+        usage = placeholder.voiceover(
+            text, out, voice_id=cfg.voice_id, speed=cfg.speed, stands_in_for=cfg.provider
+        )
+    else:
+        out = ctx.out(".mp3")
+        usage = client_for(ctx.provider).voiceover(
+            text,
+            out,
+            voice_id=cfg.voice_id,
+            model_id=cfg.model_id,
+            stability=cfg.stability,
+            similarity_boost=cfg.similarity_boost,
+            speed=cfg.speed,
+        )
     return Output(out, "audio", usage)
 
 

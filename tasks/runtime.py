@@ -30,8 +30,8 @@ from prefect import Task, task
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict
 
-from tasks.caching import CACHE_POLICY
-from vidpipe import db
+from tasks.caching import CACHE_POLICY, base_key
+from vidpipe import costs, db, ledger
 from vidpipe.errors import SpecError, StorageError, TransientProviderError, VidpipeError
 from vidpipe.media import VideoTarget, probe
 from vidpipe.refs import Kind, MediaRef, Usage
@@ -71,6 +71,7 @@ class RunInfo(BaseModel):
     storage_url: str
     #: Seconds a placeholder provider waits, standing in for a real provider's latency.
     placeholder_latency_s: float = 0.0
+    budget_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,11 @@ class ExecContext:
     run: RunInfo
     store: MediaStore
     workdir: Path
+    #: A provider job already submitted for this work (a retry, or a run after a crash):
+    #: poll it instead of paying for a new one.
+    resume_job_id: str | None = None
+    #: Called with a provider's job id as soon as it is known, before polling starts.
+    on_job: Callable[[str], None] = lambda job_id: None
 
     @property
     def target(self) -> VideoTarget:
@@ -192,14 +198,40 @@ def _run_node(
 ) -> MediaRef:
     engine = db.make_engine(run.database_url)
     provider = effective_provider(node, run.mode)
-    execution_id = db.start_node(engine, run.run_id, node.id, provider=provider)
+    cache_key = base_key(node, inputs, run)
+    resume_job_id = db.job_in_flight(engine, cache_key) if provider != "placeholder" else None
+    execution_id = db.start_node(
+        engine, run.run_id, node.id, provider=provider, cache_key=cache_key
+    )
     workdir = Path(tempfile.mkdtemp(prefix=f"vidpipe-{node.id}-"))
+    store = store_for(run)
+    reservation = None
     try:
+        if provider not in (None, "placeholder"):
+            reservation = _reserve(engine, node, inputs, run, store)
         if provider == "placeholder" and run.placeholder_latency_s > 0:
             time.sleep(run.placeholder_latency_s)
-        store = store_for(run)
-        ctx = ExecContext(node=node, run=run, store=store, workdir=workdir)
+        ctx = ExecContext(
+            node=node,
+            run=run,
+            store=store,
+            workdir=workdir,
+            resume_job_id=resume_job_id,
+            on_job=lambda job_id: db.record_external_job(
+                engine, run.run_id, node.id, execution_id, job_id
+            ),
+        )
         made = execute(node, inputs, ctx)
+        cost = None
+        if made.usage is not None:
+            cost = ledger.bill(
+                engine,
+                run_id=run.run_id,
+                pipeline=run.pipeline,
+                node=node,
+                usage=made.usage,
+                video=run.video,
+            )
         if made.kind == "text":
             ref = store.put_text(made.path.read_text(encoding="utf-8"))
         else:
@@ -211,9 +243,49 @@ def _run_node(
         )
         raise
     finally:
+        ledger.release(engine, reservation)
         shutil.rmtree(workdir, ignore_errors=True)
-    db.finish_node(engine, run.run_id, node.id, execution_id, status="completed", output=ref)
+    db.finish_node(
+        engine,
+        run.run_id,
+        node.id,
+        execution_id,
+        status="completed",
+        output=ref,
+        cost_usd=float(cost) if cost is not None else None,
+    )
     return ref
+
+
+def input_infos(
+    node: NodeSpec, inputs: dict[str, list[MediaRef]], store: MediaStore
+) -> dict[str, costs.InputInfo]:
+    """What the node's inputs are (text, durations), by upstream node id, for estimates."""
+    infos = {}
+    for slot, ids in node.inputs.items():
+        for up_id, ref in zip(ids, inputs.get(slot, []), strict=False):
+            text = store.open_text(ref) if ref.kind == "text" else None
+            infos[up_id] = costs.InputInfo.from_ref(ref, text=text)
+    return infos
+
+
+def _reserve(engine, node: NodeSpec, inputs, run: RunInfo, store: MediaStore) -> str | None:
+    """Hold this paid node's estimate (from its real inputs) against the run's budget."""
+    estimate = costs.estimate_node(
+        node,
+        mode=run.mode,
+        inputs_info=input_infos(node, inputs, store),
+        book=ledger.price_book(),
+        video=run.video,
+    )
+    return ledger.reserve(
+        engine,
+        run_id=run.run_id,
+        pipeline=run.pipeline,
+        node=node,
+        estimate=estimate,
+        budget_usd=run.budget_usd,
+    )
 
 
 def _one_line(exc: BaseException) -> str:

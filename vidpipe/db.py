@@ -85,6 +85,7 @@ __all__ = [
     "skip_nodes",
     "reopen_nodes",
     "job_in_flight",
+    "completed_output",
     "record_approval",
     "approvals",
     "add_cost_entry",
@@ -821,6 +822,20 @@ def job_in_flight(engine: Engine, cache_key: str) -> str | None:
     )
     with session_scope(_reader(engine)) as session:
         return session.exec(query).first()  # type: ignore[call-overload]
+
+
+def completed_output(engine: Engine, cache_key: str) -> MediaRef | None:
+    """The output of the latest completed execution of this work, if any (for predicting
+    cache hits before a run)."""
+    query = (
+        select(NodeRun.output)
+        .where(NodeRun.cache_key == cache_key, NodeRun.status == "completed")
+        .order_by(NodeRun.updated_at.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    )
+    with session_scope(_reader(engine)) as session:
+        output = session.exec(query).first()  # type: ignore[call-overload]
+    return MediaRef.model_validate(output) if output else None
 
 
 def skip_nodes(engine: Engine, run_id: str, node_ids: Iterable[str], reason: str) -> int:

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     ffmpeg: str | None = Field(None, description="Path of the ffmpeg binary to use")
     ffmpeg_timeout_s: float = 600.0
     ffmpeg_threads: int = Field(0, description="Concurrent FFmpeg jobs; 0 = number of cores")
+    price_overrides: Path | None = Field(
+        None, description="A JSON file of prices that replace the price book's"
+    )
+    daily_soft_usd: float = Field(100.0, ge=0, description="Daily spending that warns")
+    daily_hard_usd: float = Field(150.0, ge=0, description="Daily spending that refuses paid work")
     placeholder_latency_s: float = Field(
         0.0, ge=0, description="Seconds each placeholder provider call waits (fake latency)"
     )

@@ -1,0 +1,164 @@
+"""ElevenLabs TTS against its fake: streaming, usage, both error shapes, backoff, splits."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from vidpipe.errors import PermanentProviderError, TransientProviderError
+from vidpipe.providers.elevenlabs import ElevenLabs, split_text
+from vidpipe.settings import Settings
+
+
+@pytest.fixture
+def tts(http, eleven_fake, clock):
+    return ElevenLabs(
+        http, api_key=SecretStr(eleven_fake.api_key), base_url=eleven_fake.url, clock=clock
+    )
+
+
+def speak(tts, tmp_path, text="Hello there.", **kw):
+    kw.setdefault("voice_id", "21m00Tcm4TlvDq8ikWAM")
+    return tts.voiceover(text, tmp_path / "voice.mp3", **kw)
+
+
+def test_speaks_to_file_with_usage_from_headers(tts, eleven_fake, tmp_path):
+    usage = speak(tts, tmp_path, stability=0.5, similarity_boost=0.7, speed=1.1)
+    assert (tmp_path / "voice.mp3").read_bytes() == b"AUDIO<Hello there.>"
+    assert usage.model_dump(exclude_none=True) == {
+        "provider": "elevenlabs",
+        "model": "eleven_multilingual_v2",
+        "unit": "characters",
+        "quantity": 12.0,
+        "request_id": "req-1",
+    }
+    [sent] = eleven_fake.submissions
+    assert sent["output_format"] == "mp3_44100_128"  # a query parameter, not a body field
+    assert sent["voice_settings"] == {"stability": 0.5, "similarity_boost": 0.7, "speed": 1.1}
+
+
+def test_bad_key_fails_with_elevenlabs_message_and_no_secret(http, eleven_fake, tmp_path, clock):
+    wrong = "sk-wrong-key-SECRET-123"
+    tts = ElevenLabs(http, api_key=SecretStr(wrong), base_url=eleven_fake.url, clock=clock)
+    with pytest.raises(PermanentProviderError) as info:
+        speak(tts, tmp_path)
+    assert info.value.status == 401
+    assert "invalid_api_key: Invalid API key" in str(info.value)
+    assert wrong not in str(info.value)
+    assert clock.sleeps == [] and not (tmp_path / "voice.mp3").exists()
+
+
+def test_quota_exceeded_is_permanent(tts, eleven_fake, tmp_path):
+    eleven_fake.inject("submit", "quota")
+    with pytest.raises(PermanentProviderError, match="quota_exceeded"):
+        speak(tts, tmp_path)
+
+
+def test_validation_error_list_shape(tts, eleven_fake, tmp_path):
+    eleven_fake.inject("submit", "validation", field="text")
+    with pytest.raises(PermanentProviderError, match=r"422.*body\.text: field required"):
+        speak(tts, tmp_path)
+
+
+def test_429_without_retry_after_backs_off_itself(tts, eleven_fake, tmp_path, clock):
+    eleven_fake.inject("submit", "rate_limit", times=3)
+    usage = speak(tts, tmp_path)
+    assert usage.quantity == 12
+    assert clock.sleeps == [1, 1.5, 2.25]  # our own backoff: ElevenLabs gives no hint
+    assert len(eleven_fake.submissions) == 1  # three refused, one served
+
+
+@pytest.mark.parametrize("fault", ["server_error", "truncated", "slow"])
+def test_transient_faults_are_retried(tts, eleven_fake, tmp_path, clock, fault):
+    eleven_fake.inject("submit", fault)
+    speak(tts, tmp_path)
+    assert (tmp_path / "voice.mp3").read_bytes() == b"AUDIO<Hello there.>"
+    assert len(clock.sleeps) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["voice.mp3"]
+
+
+def test_persistent_429_ends_transient_at_the_deadline(http, eleven_fake, tmp_path, clock):
+    tts = ElevenLabs(
+        http,
+        api_key=SecretStr(eleven_fake.api_key),
+        base_url=eleven_fake.url,
+        clock=clock,
+        deadline_s=20,
+    )
+    eleven_fake.inject("submit", "rate_limit", times=100)
+    with pytest.raises(TransientProviderError, match="too_many_concurrent_requests"):
+        speak(tts, tmp_path)
+    assert not (tmp_path / "voice.mp3").exists()
+
+
+def test_long_script_is_split_at_sentences_and_joined(tts, eleven_fake, tmp_path):
+    sentences = [f"Sentence number {i} is here." for i in range(200)]  # ~5,400 characters
+    text = " ".join(sentences)
+    usage = speak(tts, tmp_path, text=text, model_id="eleven_v3")
+    parts = [s["text"] for s in eleven_fake.submissions]
+    assert len(parts) == 2 and all(len(p) <= 3000 for p in parts)
+    assert all(p.endswith(".") for p in parts)  # cut at sentence ends
+    assert " ".join(parts) == text
+    assert eleven_fake.submissions[1]["previous_request_ids"] == ["req-1"]
+    joined = b"".join(b"AUDIO<" + p.encode() + b">" for p in parts)
+    assert (tmp_path / "voice.mp3").read_bytes() == joined
+    assert usage.quantity == sum(len(p) for p in parts)
+    assert usage.request_id == "req-1,req-2"
+    assert [p.name for p in tmp_path.iterdir()] == ["voice.mp3"]
+
+
+def test_split_text_edge_cases():
+    assert split_text("", 10) == []
+    assert split_text("Short.", 10) == ["Short."]
+    assert split_text("One two three four five", 9) == ["One two", "three", "four five"]
+    assert split_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]
+    assert split_text("A b. C d. E f.", 9) == ["A b. C d.", "E f."]
+
+
+def test_from_settings_refuses_without_a_key(http, monkeypatch):
+    monkeypatch.delenv("ELEVENLABS_API_KEY", raising=False)
+    with pytest.raises(PermanentProviderError, match="ELEVENLABS_API_KEY"):
+        ElevenLabs.from_settings(Settings(), http)
+    client = ElevenLabs.from_settings(
+        Settings(ELEVENLABS_API_KEY="k", elevenlabs_base_url="http://x"), http
+    )
+    assert client.base_url == "http://x" and client.client is http
+
+
+@pytest.mark.parametrize(
+    ("suffix", "output_format"), [(".mp3", "mp3_44100_128"), (".wav", "wav_44100")]
+)
+def test_joined_parts_play_as_one_file(tmp_path, suffix, output_format):
+    """Real audio: MP3 parts joined byte-wise and WAV parts joined by FFmpeg probe as one
+    stream as long as the parts together (MP3: plus each part's encoder padding, ~50 ms)."""
+    from vidpipe import media
+    from vidpipe.providers.elevenlabs import _join
+
+    parts = [media.tone(tmp_path / f"p{i}{suffix}", duration_s=1.0 + i) for i in range(2)]
+    out = tmp_path / f"joined{suffix}"
+    _join(parts, out, output_format)
+    assert media.duration(out) == pytest.approx(3.0, abs=0.15)
+
+
+def test_from_settings_of_every_provider_refuses_without_credentials(http, monkeypatch):
+    from vidpipe.providers.heygen import HeyGen
+    from vidpipe.providers.replicate import Replicate
+    from vidpipe.providers.veo import Veo
+
+    for name in ("HEYGEN_API_KEY", "REPLICATE_API_TOKEN", "VIDPIPE_VEO_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    for cls, variable in [
+        (HeyGen, "HEYGEN_API_KEY"),
+        (Replicate, "REPLICATE_API_TOKEN"),
+        (Veo, "VIDPIPE_VEO_ACCESS_TOKEN"),
+    ]:
+        with pytest.raises(PermanentProviderError, match=variable):
+            cls.from_settings(settings, http)
+    veo = Veo.from_settings(
+        Settings(veo_access_token="t", veo_project="p", veo_location="europe-west4"), http
+    )
+    assert veo.base_url == "https://europe-west4-aiplatform.googleapis.com"
+    assert HeyGen.from_settings(Settings(HEYGEN_API_KEY="k"), http).upload_url == (
+        "https://upload.heygen.com"
+    )

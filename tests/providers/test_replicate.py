@@ -1,0 +1,194 @@
+"""Replicate against its fake: Prefer: wait, polling, re-attaching, faults, usage."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from vidpipe.errors import PermanentProviderError, TransientProviderError
+from vidpipe.providers.replicate import Replicate
+
+from .fakes import media_bytes
+
+VERSION = "a" * 64
+
+
+@pytest.fixture
+def rep(http, replicate_fake, clock):
+    return Replicate(
+        http, api_token=SecretStr(replicate_fake.api_key), base_url=replicate_fake.url, clock=clock
+    )
+
+
+class Jobs(list):
+    """An `on_job` callback recording what the engine would persist."""
+
+    def __call__(self, job_id: str) -> None:
+        self.append(job_id)
+
+
+def run(rep, tmp_path, ref="black-forest-labs/flux-1.1-pro", **kw):
+    jobs = Jobs()
+    kw.setdefault("on_job", jobs)
+    usage = rep.run(ref, {"prompt": "a cat"}, tmp_path / "out.png", **kw)
+    return usage, jobs
+
+
+def test_official_model_is_polled_to_success(rep, replicate_fake, tmp_path, clock):
+    usage, jobs = run(rep, tmp_path)
+    assert jobs == ["pred-1"]
+    assert (tmp_path / "out.png").read_bytes() == media_bytes("pred-1/out-0.png")
+    assert clock.sleeps == [2, 3]  # started -> processing -> succeeded
+    [create] = replicate_fake.requests_to("POST", "/v1/models/black-forest-labs/flux-1.1-pro/")
+    assert create.headers["prefer"] == "wait=60"
+    assert create.headers["cancel-after"] == "900s"
+    assert usage.unit == "gpu_seconds" and usage.quantity == pytest.approx(3.804328)
+    assert usage.request_id == "pred-1" and usage.model == "black-forest-labs/flux-1.1-pro"
+
+
+def test_prefer_wait_result_saves_every_poll(rep, replicate_fake, tmp_path, clock):
+    replicate_fake.polls_to_finish = 0
+    run(rep, tmp_path)
+    assert clock.sleeps == [] and replicate_fake.requests_to("GET", "/v1/predictions/") == []
+
+
+def test_version_goes_to_predictions_endpoint(rep, replicate_fake, tmp_path):
+    usage, _ = run(rep, tmp_path, ref=f"someone/model:{VERSION}")
+    assert replicate_fake.submissions[0]["version"] == VERSION
+    assert replicate_fake.requests_to("POST", "/v1/predictions")
+    assert usage.unit == "gpu_seconds"
+
+
+def test_image_wrapper_bills_images_for_official_models(rep, replicate_fake, tmp_path):
+    jobs = Jobs()
+    usage = rep.image("a red fox", tmp_path / "fox.png", on_job=jobs, aspect_ratio="1:1", seed=3)
+    assert replicate_fake.submissions[0]["input"] == {
+        "prompt": "a red fox",
+        "aspect_ratio": "1:1",
+        "seed": 3,
+    }
+    assert (usage.unit, usage.quantity) == ("images", 1)
+
+
+def test_animation_wrapper_bills_requested_seconds(rep, replicate_fake, tmp_path):
+    image = tmp_path / "still.png"
+    image.write_bytes(b"\x89PNG tiny")
+    usage = rep.animation("waves", tmp_path / "clip.mp4", on_job=Jobs(), duration_s=5, image=image)
+    sent = replicate_fake.submissions[0]["input"]
+    assert sent["image"].startswith("data:image/png;base64,") and sent["duration"] == 5
+    assert (usage.unit, usage.quantity) == ("seconds", 5)
+
+
+def test_resume_reattaches_without_submitting(rep, replicate_fake, tmp_path):
+    run(rep, tmp_path)
+    usage, jobs = run(rep, tmp_path, resume_job_id="pred-1")
+    assert len(replicate_fake.submissions) == 1 and jobs == []
+    assert usage.request_id == "pred-1"
+
+
+def test_resume_of_an_expired_prediction_is_reported_not_resubmitted(rep, replicate_fake, tmp_path):
+    run(rep, tmp_path)
+    replicate_fake.expire("pred-1")
+    with pytest.raises(PermanentProviderError, match="job pred-1 expired; not resubmitting"):
+        run(rep, tmp_path, resume_job_id="pred-1")
+    assert len(replicate_fake.submissions) == 1
+
+
+def test_failed_prediction_is_permanent_with_its_error(rep, replicate_fake, tmp_path):
+    replicate_fake.outcome = "failed"
+    with pytest.raises(PermanentProviderError, match="pred-1 failed: CUDA out of memory"):
+        run(rep, tmp_path)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_bad_token_fails_with_replicate_message(http, replicate_fake, tmp_path, clock):
+    rep = Replicate(
+        http, api_token=SecretStr("r8_SECRETwrongtoken"), base_url=replicate_fake.url, clock=clock
+    )
+    with pytest.raises(PermanentProviderError) as info:
+        run(rep, tmp_path)
+    assert "Unauthenticated: You did not pass a valid authentication token" in str(info.value)
+    assert "SECRET" not in str(info.value)
+
+
+def test_validation_error_names_the_field(rep, replicate_fake, tmp_path):
+    replicate_fake.inject("submit", "validation", field="aspect_ratio")
+    with pytest.raises(PermanentProviderError, match="Input validation failed.*input.aspect_ratio"):
+        run(rep, tmp_path)
+    assert replicate_fake.jobs == {}
+
+
+def test_429_on_create_honours_retry_after_and_submits_once(rep, replicate_fake, tmp_path, clock):
+    replicate_fake.inject("submit", "rate_limit", retry_after=9)
+    usage, jobs = run(rep, tmp_path)
+    assert clock.sleeps[0] == 9 and jobs == ["pred-1"]
+    assert len(replicate_fake.submissions) == 1
+
+
+def test_500_on_create_is_not_retried_blindly(rep, replicate_fake, tmp_path, clock):
+    """A 5xx after the create went out may have created a prediction: do not pay twice
+    here; the task's retry policy decides."""
+    replicate_fake.inject("submit", "server_error")
+    with pytest.raises(TransientProviderError, match="500"):
+        run(rep, tmp_path)
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "opts"),
+    [
+        ("rate_limit", {"retry_after": 5}),
+        ("rate_limit", {}),
+        ("server_error", {}),
+        ("malformed", {}),
+        ("slow", {}),
+    ],
+)
+def test_poll_faults_are_retried(rep, replicate_fake, tmp_path, clock, fault, opts):
+    replicate_fake.inject("poll", fault, **opts)
+    usage, jobs = run(rep, tmp_path)
+    assert jobs == ["pred-1"] and len(replicate_fake.submissions) == 1
+    assert (tmp_path / "out.png").exists()
+    if "retry_after" in opts:
+        assert clock.sleeps[1] == 5
+
+
+def test_truncated_download_is_retried_and_never_promoted(rep, replicate_fake, tmp_path):
+    replicate_fake.inject("download", "truncated")
+    run(rep, tmp_path)
+    assert (tmp_path / "out.png").read_bytes() == media_bytes("pred-1/out-0.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_always_truncated_download_leaves_no_file(rep, replicate_fake, tmp_path):
+    replicate_fake.inject("download", "truncated", times=10)
+    with pytest.raises(TransientProviderError, match="truncated"):
+        run(rep, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert len(replicate_fake.submissions) == 1
+
+
+def test_deleted_output_is_reported_as_expired(rep, replicate_fake, tmp_path):
+    replicate_fake.inject("download", "expired")
+    with pytest.raises(PermanentProviderError, match="expired; not resubmitting") as info:
+        run(rep, tmp_path)
+    assert "deadbeef" not in str(info.value)
+
+
+def test_deadline_while_polling_is_transient_and_job_kept(rep, replicate_fake, tmp_path, clock):
+    replicate_fake.polls_to_finish = 1000
+    usage_jobs = Jobs()
+    with pytest.raises(TransientProviderError, match="not finished"):
+        run(rep, tmp_path, on_job=usage_jobs, deadline_s=60)
+    assert usage_jobs == ["pred-1"]  # persisted: a retry re-attaches
+    assert sum(clock.sleeps) <= 60
+
+
+def test_create_that_times_out_is_not_sent_again(rep, replicate_fake, tmp_path, clock):
+    """The create went out and may have been accepted: never resend it blindly."""
+    rep.create_timeout = httpx.Timeout(0.3)
+    replicate_fake.inject("submit", "slow", delay=0.5)
+    with pytest.raises(TransientProviderError, match="ReadTimeout"):
+        run(rep, tmp_path)
+    assert len(replicate_fake.requests_to("POST", "/predictions")) == 1

@@ -1,0 +1,180 @@
+"""Money at run time: reservations, billed lines, savings, totals. No Prefect.
+
+`vidpipe.costs` prices things (pure); this module records them in the `cost_entries`
+table and enforces budgets against what is already there:
+
+- before a paid node calls its provider it reserves its estimate; the reservation is
+  refused (BudgetError) when spent + reserved + this node would pass the run's budget, or
+  when the day's spending across runs would pass the hard daily limit;
+- after the call the billed line is written from what the provider reported, and the
+  reservation dropped; a reservation left by a crashed run expires (`costs.active`);
+- a cache hit on paid work writes a savings line (the money not spent).
+
+Reservations are taken under a process lock, so the threads of one run cannot overbook;
+workers in several processes share a budget only as tightly as their reservations race.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
+
+from sqlalchemy import Engine
+
+from vidpipe import costs, db
+from vidpipe.errors import BudgetError
+from vidpipe.refs import Usage
+from vidpipe.settings import get_settings
+from vidpipe.spec import NodeSpec, VideoSettings
+
+__all__ = [
+    "price_book",
+    "daily_limits",
+    "reserve",
+    "release",
+    "bill",
+    "record_savings",
+    "spent",
+    "run_invoice",
+]
+
+_log = logging.getLogger(__name__)
+_reserving = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _book(overrides: str | None) -> costs.PriceBook:
+    return costs.PriceBook.load(overrides=overrides)
+
+
+def price_book() -> costs.PriceBook:
+    """The price book with the operator's overrides (`VIDPIPE_PRICE_OVERRIDES`)."""
+    path = get_settings().price_overrides
+    return _book(str(path) if path else None)
+
+
+def daily_limits() -> costs.DailyLimits:
+    s = get_settings()
+    return costs.DailyLimits(soft_usd=s.daily_soft_usd, hard_usd=s.daily_hard_usd)
+
+
+def _today() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def spent(engine: Engine, *, run_id: str | None = None, since: datetime | None = None) -> Decimal:
+    """Billed so far (of one run, or since a time)."""
+    return costs.billed_total(db.cost_entries(engine, run_id=run_id, since=since, kinds=["billed"]))
+
+
+def _reserved(
+    engine: Engine, *, run_id: str | None = None, since: datetime | None = None
+) -> Decimal:
+    now = datetime.now(UTC)
+    rows = db.cost_entries(engine, run_id=run_id, since=since, kinds=["estimate"])
+    return costs.reserved_total([costs.reservation_from_entry(r) for r in rows], now)
+
+
+def reserve(
+    engine: Engine,
+    *,
+    run_id: str,
+    pipeline: str,
+    node: NodeSpec,
+    estimate: costs.NodeEstimate,
+    budget_usd: float | None,
+) -> str | None:
+    """Hold a paid node's estimate before its provider call; returns the reservation id
+    (None for free work). Raises BudgetError naming the node when the budget would pass."""
+    if estimate.usd <= 0:
+        return None
+    limits = daily_limits()
+    with _reserving:
+        if budget_usd is not None:
+            run_spent, run_reserved = spent(engine, run_id=run_id), _reserved(engine, run_id=run_id)
+            if not costs.can_reserve(run_spent, run_reserved, estimate, budget_usd):
+                raise BudgetError(
+                    costs.reservation_refusal(run_spent, run_reserved, estimate, budget_usd)
+                )
+        day_spent = spent(engine, since=_today())
+        day_reserved = _reserved(engine, since=_today() - costs.DEFAULT_RESERVATION_TTL)
+        state = limits.status(day_spent, day_reserved, estimate.usd)
+        if state == "hard":
+            raise BudgetError(
+                f"node '{node.id}': {limits.message(day_spent, day_reserved, estimate.usd)}"
+            )
+        if state == "soft":
+            _log.warning("%s", limits.message(day_spent, day_reserved, estimate.usd))
+        usage = Usage(
+            provider=estimate.provider,
+            model=estimate.model or "",
+            unit=estimate.unit or "units",
+            quantity=estimate.quantity,
+        )
+        entry = costs.ledger_entry(
+            usage,
+            book=price_book(),
+            run_id=run_id,
+            node_id=node.id,
+            estimate=True,
+            pipeline=pipeline,
+        )
+        return db.add_cost_entry(engine, **costs.cost_entry_fields(entry)).id
+
+
+def release(engine: Engine, reservation_id: str | None) -> None:
+    if reservation_id:
+        db.delete_cost_entry(engine, reservation_id)
+
+
+def bill(
+    engine: Engine,
+    *,
+    run_id: str,
+    pipeline: str,
+    node: NodeSpec,
+    usage: Usage,
+    video: VideoSettings,
+    node_run_id: str | None = None,
+) -> Decimal:
+    """Write the billed line for a provider call (priced from its reported usage)."""
+    entry = costs.ledger_entry(
+        usage,
+        book=price_book(),
+        run_id=run_id,
+        node_id=node.id,
+        node_run_id=node_run_id,
+        pipeline=pipeline,
+        live=costs.node_pricing(node, video),
+    )
+    db.add_cost_entry(engine, **costs.cost_entry_fields(entry))
+    return costs.money(entry["amount_usd"])
+
+
+def record_savings(
+    engine: Engine,
+    *,
+    run_id: str,
+    pipeline: str,
+    node: NodeSpec,
+    estimate: costs.NodeEstimate,
+    video: VideoSettings,
+) -> None:
+    """A cache hit on paid work: record the money it did not spend."""
+    entry = costs.savings_entry(
+        estimate,
+        book=price_book(),
+        run_id=run_id,
+        node_id=node.id,
+        pipeline=pipeline,
+        live=costs.node_pricing(node, video),
+    )
+    if entry is not None:
+        db.add_cost_entry(engine, **costs.cost_entry_fields(entry))
+
+
+def run_invoice(engine: Engine, run_id: str, *, title: str = "Invoice") -> costs.Invoice:
+    return costs.invoice(db.cost_entries(engine, run_id=run_id), title=title)
