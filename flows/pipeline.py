@@ -89,6 +89,7 @@ class _Tracker:
     node_of: dict[Any, str] = field(default_factory=dict)  # task run id -> node id
     lock: threading.Lock = field(default_factory=threading.Lock)
     estimate: costs.PlanEstimate | None = None
+    progress_at: float = 0.0  # when the progress artifact was last updated (monotonic)
 
     def finished(self, node_id: str) -> None:
         self.done.add(node_id)
@@ -200,7 +201,7 @@ def run_pipeline(
         database_url=settings.resolved_database_url,
         storage_url=settings.storage_url or str(settings.media_root.resolve()),
         placeholder_latency_s=settings.placeholder_latency_s,
-        budget_usd=db.get_run(engine, run_id).budget_usd,
+        budget_usd=budget_usd if budget_usd is not None else db.get_run(engine, run_id).budget_usd,
     )
     logger.info("run %s of %s (%d nodes, mode %s)", run_id, spec.name, len(plan.order), mode)
     tracker = _Tracker(plan=plan, run=run, engine=engine)
@@ -295,7 +296,9 @@ def _submit(
     provider = effective_provider(node, run.mode)
     options: dict[str, Any] = {"task_run_name": node_id, "refresh_cache": force or None}
     if provider:
-        options["tags"] = [f"node-type:{node.type}", f"provider:{provider}"]
+        # Only provider tags: each tag costs a concurrency-slot round trip per task run,
+        # and only providers have limits worth that.
+        options["tags"] = [f"provider:{provider}"]
     task = TASKS[node.type].with_options(**options)
     return task.submit(node=node, inputs=inputs, run=run, wait_for=ordering)
 
@@ -305,7 +308,8 @@ def _collect(futures: list[PrefectFuture[MediaRef]], tracker: _Tracker) -> None:
     progress artifact as they come in."""
     for future in as_completed(futures):
         _record(future, tracker)
-        tracker.progress_id = report.progress(tracker, tracker.progress_id)
+        tracker.progress_id = report.progress(tracker, tracker.progress_id, throttle=True)
+    tracker.progress_id = report.progress(tracker, tracker.progress_id)
 
 
 def _record(future: PrefectFuture[MediaRef], tracker: _Tracker) -> None:

@@ -4,6 +4,7 @@ markdown summary at the end (nodes, cache hits, durations, where the output is).
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from prefect.artifacts import (
@@ -25,8 +26,19 @@ def artifact_key(*parts: str) -> str:
     return key[:200] or "vidpipe"
 
 
-def progress(tracker: Any, artifact_id: Any) -> Any:
-    """Create the progress artifact (artifact_id None) or update it; returns its id."""
+#: Least seconds between two progress updates of one run while nodes stream in: each is
+#: a server round trip on the flow's thread.
+PROGRESS_EVERY_S = 1.0
+
+
+def progress(tracker: Any, artifact_id: Any, *, throttle: bool = False) -> Any:
+    """Create the progress artifact (artifact_id None) or update it; returns its id.
+
+    With `throttle`, an update within PROGRESS_EVERY_S of the previous one is skipped
+    (the caller sends an unthrottled one when a batch of nodes is done)."""
+    now = time.monotonic()
+    if throttle and artifact_id is not None and now - tracker.progress_at < PROGRESS_EVERY_S:
+        return artifact_id
     total = len(tracker.plan.order)
     done = len(tracker.done)
     percent = 100.0 * done / total if total else 100.0
@@ -35,10 +47,12 @@ def progress(tracker: Any, artifact_id: Any) -> Any:
         f"{len(tracker.failed)} failed, {len(tracker.skipped)} skipped"
     )
     if artifact_id is None:
-        return create_progress_artifact(
+        artifact_id = create_progress_artifact(
             percent, key=artifact_key(tracker.run.pipeline, "progress"), description=text
         )
-    update_progress_artifact(artifact_id, percent, description=text)
+    else:
+        update_progress_artifact(artifact_id, percent, description=text)
+    tracker.progress_at = now
     return artifact_id
 
 

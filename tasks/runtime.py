@@ -311,7 +311,6 @@ def node_task(type_name: str, execute: Executor) -> Task[..., MediaRef]:
         retry_delay_seconds=exponential_backoff(backoff_factor=2),
         retry_jitter_factor=0.5,
         retry_condition_fn=_retry_condition,
-        tags=[f"node-type:{type_name}"],
         log_prints=False,
     )
 

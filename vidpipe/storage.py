@@ -7,7 +7,8 @@ changes meaning, and a cache entry can be checked by size (or re-hash) before it
 trusted.
 
 `MediaStore` is the small interface the engine codes against; `LocalStore` implements it
-on a folder (default `VIDPIPE_HOME/media`), and the S3 issue adds another implementation.
+on a folder (default `VIDPIPE_HOME/media`), `vidpipe.s3.S3Store` on a bucket (same keys
+under a prefix, read through a bounded local cache); `open_store(url)` picks one.
 Writes are atomic: bytes go to a temporary file on the same filesystem, are fsync'ed, and
 only then renamed into place, so a reader never sees half an object, and writers racing to
 store the same content cannot corrupt it (both rename identical bytes to the same key).
@@ -31,11 +32,24 @@ from vidpipe.errors import StorageError
 from vidpipe.refs import KINDS, Kind, MediaRef
 from vidpipe.settings import get_settings
 
-__all__ = ["CHUNK_SIZE", "MediaStore", "LocalStore", "open_store", "sha256_file", "object_key"]
+__all__ = [
+    "CHUNK_SIZE",
+    "MediaStore",
+    "LocalStore",
+    "TempFile",
+    "open_store",
+    "sha256_file",
+    "object_key",
+    "publish_parts",
+    "temp_file",
+]
 
 CHUNK_SIZE = 1024 * 1024
 _TMP_DIR = ".tmp"
 _SAFE_EXT = re.compile(r"^\.[a-z0-9]{1,10}$")
+
+#: A temporary file being written: its path and its open (binary, writable) handle.
+TempFile = tuple[Path, BinaryIO]
 
 
 def sha256_file(path: Path | str) -> str:
@@ -148,7 +162,7 @@ class LocalStore:
     def _put_stream(
         self, source: BinaryIO, *, kind: Kind, ext: str, duration_s: float | None = None
     ) -> MediaRef:
-        with self._temp_file(self.root / _TMP_DIR) as (tmp_path, out):
+        with temp_file(self.root / _TMP_DIR) as (tmp_path, out):
             digest, size = _copy_hashing(source, out)
             _sync(out)
             key = object_key(digest, ext)
@@ -161,27 +175,6 @@ class LocalStore:
             uri=final.as_uri(), kind=kind, sha256=digest, bytes=size, duration_s=duration_s
         )
 
-    @contextlib.contextmanager
-    def _temp_file(self, folder: Path) -> Iterator[tuple[Path, BinaryIO]]:
-        """A temporary file in `folder`, always removed at the end unless renamed away.
-
-        The body must `_sync` it before renaming: the rename is the commit point, so the
-        bytes have to be on disk first.
-        """
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=folder, prefix="put-", suffix=".part")
-        except OSError as exc:
-            raise StorageError(f"cannot write under {folder}: {exc.strerror or exc}") from None
-        tmp_path = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                yield tmp_path, out
-        except OSError as exc:
-            raise StorageError(f"cannot write under {folder}: {exc.strerror or exc}") from None
-        finally:
-            tmp_path.unlink(missing_ok=True)  # already renamed on success: nothing to do
-
     def publish(self, ref: MediaRef, relpath: str) -> str:
         """Copy the object to `root/relpath` (e.g. `runs/{pipeline}/{run}/final.mp4`).
 
@@ -191,19 +184,14 @@ class LocalStore:
         source = self.local_path(ref)
         target = self._published_path(relpath)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with self._temp_file(target.parent) as (tmp_path, out), open(source, "rb") as src:
+        with temp_file(target.parent) as (tmp_path, out), open(source, "rb") as src:
             shutil.copyfileobj(src, out, CHUNK_SIZE)
             _sync(out)
             os.replace(tmp_path, target)
         return target.as_uri()
 
     def _published_path(self, relpath: str) -> Path:
-        relative = PurePosixPath(relpath)
-        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-            raise StorageError(f"publish path must stay inside the store: {relpath!r}")
-        if relative.parts[0] in ("sha256", _TMP_DIR):
-            raise StorageError(f"publish path may not be under {relative.parts[0]}/: {relpath!r}")
-        return self.root.joinpath(*relative.parts)
+        return self.root.joinpath(*publish_parts(relpath))
 
     def delete(self, ref: MediaRef) -> None:
         path = _path_from_uri(ref.uri)
@@ -250,6 +238,41 @@ class LocalStore:
             raise StorageError(f"cannot read {ref.uri} as text: {exc}") from None
 
 
+@contextlib.contextmanager
+def temp_file(folder: Path) -> Iterator[TempFile]:
+    """A temporary file in `folder`, always removed at the end unless renamed away.
+
+    The body must `_sync` it before renaming: the rename is the commit point, so the bytes
+    have to be on disk first. Every store (and the S3 read-through cache) writes this way.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix="put-", suffix=".part")
+    except OSError as exc:
+        raise StorageError(f"cannot write under {folder}: {exc.strerror or exc}") from None
+    tmp_path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield tmp_path, out
+    except OSError as exc:
+        raise StorageError(f"cannot write under {folder}: {exc.strerror or exc}") from None
+    finally:
+        tmp_path.unlink(missing_ok=True)  # already renamed on success: nothing to do
+
+
+def publish_parts(relpath: str) -> tuple[str, ...]:
+    """`relpath`'s parts, refused if it would leave the store or land among the objects.
+
+    Shared by every store, so that `runs/...` means the same on a disk and in a bucket.
+    """
+    relative = PurePosixPath(relpath)
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise StorageError(f"publish path must stay inside the store: {relpath!r}")
+    if relative.parts[0] in ("sha256", _TMP_DIR):
+        raise StorageError(f"publish path may not be under {relative.parts[0]}/: {relpath!r}")
+    return relative.parts
+
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise StorageError(f"unknown media kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -292,7 +315,8 @@ def _path_from_uri(uri: str) -> Path:
 def open_store(url: str | None = None) -> MediaStore:
     """The store for `url` (default: the settings' storage URL, else VIDPIPE_HOME/media).
 
-    A folder path or `file://` URL gives a LocalStore; `s3://` is not available yet.
+    A folder path or `file://` URL gives a LocalStore, `s3://bucket/prefix` an S3Store
+    (boto3 is imported only then, so a local set-up never pays for it).
     """
     if url is None:
         settings = get_settings()
@@ -305,8 +329,7 @@ def open_store(url: str | None = None) -> MediaStore:
     if scheme == "file":
         return LocalStore(_path_from_uri(url))
     if scheme == "s3":
-        raise StorageError(
-            f"S3 storage is not available yet ({url}): use a local folder for "
-            "VIDPIPE_STORAGE_URL for now"
-        )
+        from vidpipe.s3 import S3Store
+
+        return S3Store.from_url(url)
     raise StorageError(f"unsupported storage URL {url!r}: use a folder or s3://bucket/prefix")

@@ -33,6 +33,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -128,6 +129,13 @@ class FakeServer:
 
     provider = "fake"
     api_key = "test-secret-key-0123456789"
+
+    #: Makes the bytes of a media file by name (its extension says the kind); the
+    #: default stands bytes in for media. Engine tests set a maker of real media.
+    make_media: Callable[[str, int], bytes] | None = None
+
+    def media_for(self, name: str, size: int = 4096) -> bytes:
+        return (self.make_media or media_bytes)(name, size)
 
     def __init__(self, *, polls_to_finish: int = 2, outcome: str = "done"):
         self.polls_to_finish = polls_to_finish
@@ -354,9 +362,12 @@ class FakeElevenLabs(FakeServer):
         with self._lock:
             self.submissions.append({**body, "output_format": request.query.get("output_format")})
             n = len(self.submissions)
+        audio = (
+            self.media_for("speech.mp3") if self.make_media else b"AUDIO<" + text.encode() + b">"
+        )
         return Reply(
             200,
-            b"AUDIO<" + text.encode() + b">",
+            audio,
             {
                 "content-type": "audio/mpeg",
                 "request-id": f"req-{n}",
@@ -432,7 +443,7 @@ class FakeReplicate(FakeServer):
         if status == "succeeded":
             name = f"{job.id}/out-0.png"
             if name not in self.media:
-                self.media_url(name, media_bytes(name))
+                self.media_url(name, self.media_for(name))
             data["output"] = [f"{self.url}/files/{name}?{SIGNATURE}"]
             data["metrics"] = {"predict_time": self.predict_time, "total_time": 4.2}
         elif status == "failed":
@@ -549,7 +560,7 @@ class FakeHeyGen(FakeServer):
         }
         if status == "completed":
             name = f"{job.id}.mp4"
-            data["video_url"] = self.media_url(name, media_bytes(name, 8192)).replace(
+            data["video_url"] = self.media_url(name, self.media_for(name, 8192)).replace(
                 SIGNATURE, f"{SIGNATURE}&n={job.polls}"
             )
             data["duration"] = self.duration
@@ -640,7 +651,7 @@ class FakeVeo(FakeServer):
         if self.outcome == "failed":
             error = {"code": 3, "message": "Unsupported input image format"}
             return Reply.json(200, {"name": name, "done": True, "error": error})
-        video = media_bytes(f"{job.id}.mp4", 6000)
+        video = self.media_for(f"{job.id}.mp4", 6000)
         rai = self.outcome == "rai"
         reasons = ["Video generation was blocked by a safety filter (celebrity)."] if rai else []
         if vertex:

@@ -173,8 +173,11 @@ def test_open_store_from_settings_and_urls(tmp_path: Path, monkeypatch) -> None:
 
     assert open_store(str(tmp_path / "folder")).root == tmp_path / "folder"
     assert open_store((tmp_path / "a b").as_uri()).root == tmp_path / "a b"
-    with pytest.raises(StorageError, match="S3 storage is not available yet"):
-        open_store("s3://bucket/prefix")
+    from vidpipe.s3 import S3Store
+
+    s3_store = open_store("s3://bucket/prefix")
+    assert isinstance(s3_store, S3Store)
+    assert (s3_store.bucket, s3_store.prefix) == ("bucket", "prefix")
     with pytest.raises(StorageError, match="unsupported storage URL"):
         open_store("ftp://host/media")
 
@@ -185,5 +188,4 @@ def test_open_store_from_settings_and_urls(tmp_path: Path, monkeypatch) -> None:
     assert open_store().root == tmp_path / "elsewhere"
     monkeypatch.setenv("VIDPIPE_STORAGE_URL", "s3://bucket/media")
     get_settings.cache_clear()
-    with pytest.raises(StorageError, match="S3"):
-        open_store()
+    assert isinstance(open_store(), S3Store)

@@ -1,0 +1,195 @@
+"""Live mode end to end against local fakes of the four providers (real HTTP on
+127.0.0.1, the documented contracts, real media), with the money rules: one billed line
+per paid job, savings on cache hits, budgets that refuse before anything is paid and
+that stop exactly the node that would pass them."""
+
+from __future__ import annotations
+
+import functools
+import io
+from pathlib import Path
+
+import pytest
+from providers.fakes import FakeElevenLabs, FakeHeyGen, FakeReplicate, FakeVeo
+
+from vidpipe import db
+from vidpipe.media import VideoTarget, run_ffmpeg, synthetic_clip
+from vidpipe.settings import get_settings
+
+LIVE = """
+name: live-demo
+mode: live
+video: {width: 160, height: 90, fps: 10}
+nodes:
+  - {id: script, type: asset, asset: {kind: text, text: "Hello from the live test."}}
+  - id: voice
+    type: generate-voiceover
+    inputs: {script: script}
+    config: {provider: elevenlabs, voice_id: v1}
+  - id: host
+    type: generate-talking-head
+    inputs: {audio: voice}
+    config: {provider: heygen, avatar_id: anna}
+  - {id: frame, type: generate-image, config: {provider: replicate, prompt: "a red sky"}}
+  - id: broll
+    type: generate-animation
+    inputs: {image: frame}
+    config: {provider: veo3, prompt: "slow zoom", duration_s: 4}
+  - {id: cut, type: merge-videos, inputs: {segments: [host, broll]}}
+"""
+
+
+@functools.cache
+def _real_media(name: str, folder: str) -> bytes:
+    """Real media for a fake's file name, by its extension (made once per session)."""
+    out = Path(folder) / f"media{Path(name).suffix}"
+    if out.suffix == ".mp3":
+        run_ffmpeg(
+            ["-f", "lavfi", "-i", "sine=frequency=300:duration=6", "-c:a", "libmp3lame", str(out)],
+            operation="fake mp3",
+            output=out,
+        )
+    elif out.suffix == ".png":
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (160, 90), (200, 40, 40)).save(buffer, format="PNG")
+        return buffer.getvalue()
+    else:
+        synthetic_clip(out, duration_s=2.0, target=VideoTarget(160, 90, 10))
+    return out.read_bytes()
+
+
+@pytest.fixture
+def fakes(home, tmp_path_factory, monkeypatch):
+    folder = str(tmp_path_factory.mktemp("fake-media"))
+    servers = {
+        "elevenlabs": FakeElevenLabs(),
+        "heygen": FakeHeyGen(polls_to_finish=1),
+        "replicate": FakeReplicate(polls_to_finish=1),
+        "veo3": FakeVeo(polls_to_finish=1),
+    }
+    for fake in servers.values():
+        fake.make_media = lambda name, size: _real_media(name, folder)
+        fake.start()
+    env = {
+        "ELEVENLABS_API_KEY": servers["elevenlabs"].api_key,
+        "VIDPIPE_ELEVENLABS_BASE_URL": servers["elevenlabs"].url,
+        "HEYGEN_API_KEY": servers["heygen"].api_key,
+        "VIDPIPE_HEYGEN_BASE_URL": servers["heygen"].url,
+        "REPLICATE_API_TOKEN": servers["replicate"].api_key,
+        "VIDPIPE_REPLICATE_BASE_URL": servers["replicate"].url,
+        "VIDPIPE_VEO_ACCESS_TOKEN": servers["veo3"].api_key,
+        "VIDPIPE_VEO_BASE_URL": servers["veo3"].url,
+        "VIDPIPE_VEO_PROJECT": "test-project",
+        "VIDPIPE_VEO_LOCATION": "us-central1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield servers
+    for fake in servers.values():
+        fake.stop()
+    get_settings.cache_clear()
+
+
+def submissions(servers) -> dict[str, int]:
+    return {name: len(fake.submissions) for name, fake in servers.items()}
+
+
+def entries(run_id: str, kind: str = "billed") -> list[dict]:
+    return db.cost_entries(db.make_engine(), run_id=run_id, kinds=[kind])
+
+
+def test_a_live_run_pays_each_job_once_and_bills_it(run_file, write_pipeline, fakes):
+    doc = run_file(write_pipeline("live", LIVE))
+    assert doc["run"]["status"] == "completed", doc
+    assert submissions(fakes) == {"elevenlabs": 1, "heygen": 1, "replicate": 1, "veo3": 1}
+    billed = entries(doc["run"]["id"])
+    assert sorted(e["provider"] for e in billed) == ["elevenlabs", "heygen", "replicate", "veo3"]
+    assert all(e["amount_usd"] > 0 and e["request_id"] for e in billed)
+    assert doc["run"]["actual_usd"] == pytest.approx(sum(e["amount_usd"] for e in billed))
+    assert doc["run"]["estimated_usd"] > 0
+    assert entries(doc["run"]["id"], "estimate") == [], "reservations are released"
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    assert nodes["voice"]["cost_usd"] == pytest.approx(
+        next(e["amount_usd"] for e in billed if e["provider"] == "elevenlabs")
+    )
+
+
+def test_a_live_rerun_pays_nothing_and_records_savings(run_file, write_pipeline, fakes):
+    path = write_pipeline("live", LIVE)
+    run_file(path)
+    again = run_file(path)
+    assert again["run"]["status"] == "completed"
+    assert submissions(fakes) == {"elevenlabs": 1, "heygen": 1, "replicate": 1, "veo3": 1}
+    assert again["run"]["estimated_usd"] == 0, "every paid node was expected from cache"
+    assert entries(again["run"]["id"]) == []
+    saved = entries(again["run"]["id"], "savings")
+    assert sorted(e["provider"] for e in saved) == ["elevenlabs", "heygen", "replicate", "veo3"]
+
+
+def test_a_budget_below_the_estimate_refuses_the_run_before_anything_is_paid(
+    run_file, write_pipeline, fakes
+):
+    doc = run_file(write_pipeline("live", LIVE), budget_usd=0.5)
+    assert doc["run"]["status"] == "failed"
+    assert (
+        "budget refused" in doc["run"]["error"]
+        and "over its budget of $0.50" in (doc["run"]["error"])
+    )
+    assert submissions(fakes) == {"elevenlabs": 0, "heygen": 0, "replicate": 0, "veo3": 0}
+    assert {n["status"] for n in doc["nodes"]} == {"skipped"}
+
+
+def test_a_budget_that_runs_out_stops_exactly_the_node_that_would_pass_it(
+    run_file, write_pipeline, fakes
+):
+    """The run starts within budget (the host's price is estimated from a 2 s script);
+    the talking head then costs what the real 6 s of speech costs, and the b-roll after it
+    is the node whose reservation would pass the budget: it stops, paying nothing."""
+    from vidpipe import costs, ledger
+    from vidpipe.plan import build_plan
+    from vidpipe.spec import load_spec
+
+    # b-roll waits for the host, so the order of reservations (and so which node the
+    # budget stops) does not depend on thread timing.
+    sequential = LIVE.replace(
+        "    inputs: {image: frame}\n", "    inputs: {image: frame}\n    after: [host]\n"
+    )
+    path = write_pipeline("live", sequential)
+    estimate = costs.estimate_plan(
+        build_plan(load_spec(path)),
+        book=ledger.price_book(),
+        mode="live",
+        known=costs.read_asset_texts(load_spec(path)),
+    )
+    host = estimate.by_id["host"].usd
+    # The fake's speech lasts 6 s; the script's estimate is 2 s. A budget between
+    # the estimate and what the host really needs stops the host, and only it.
+    budget = float(estimate.marginal_usd) + 0.0001
+    doc = run_file(path, budget_usd=budget)
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    assert host > 0
+    assert doc["run"]["status"] == "failed"
+    assert nodes["broll"]["status"] == "failed" and "budget exhausted" in nodes["broll"]["error"]
+    assert nodes["cut"]["status"] == "skipped"
+    for paid in ("voice", "frame", "host"):
+        assert nodes[paid]["status"] == "completed", paid
+    assert submissions(fakes)["veo3"] == 0, "the refused node paid nothing"
+    billed = entries(doc["run"]["id"])
+    assert sorted(e["provider"] for e in billed) == ["elevenlabs", "heygen", "replicate"]
+    assert doc["run"]["actual_usd"] == pytest.approx(sum(e["amount_usd"] for e in billed))
+
+
+def test_a_live_node_without_credentials_is_refused_up_front(
+    run_file, write_pipeline, fakes, monkeypatch
+):
+    monkeypatch.delenv("HEYGEN_API_KEY")
+    get_settings.cache_clear()
+    from flows.pipeline import run_pipeline
+    from vidpipe.errors import SpecError
+
+    with pytest.raises(SpecError, match="HEYGEN_API_KEY"):
+        run_pipeline(pipeline=str(write_pipeline("live", LIVE)))
+    assert sum(submissions(fakes).values()) == 0
