@@ -67,5 +67,3 @@ def pg_cluster() -> Iterator[PgCluster]:
 def pg_url(pg_cluster: PgCluster) -> str:
     """A fresh PostgreSQL database for the session, as a SQLAlchemy (psycopg 3) URL."""
     return pg_cluster.create_database(f"vidpipe_{uuid.uuid4().hex[:12]}")
-
-

@@ -107,14 +107,58 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     }
 
 
+def plan_estimate(the_plan: Plan, mode: str | None = None) -> Any:
+    """The plan's cost estimate, with the nodes this machine's cache already holds."""
+    _prepare_prefect()
+    from tasks.caching import predict_cached
+    from tasks.runtime import RunInfo
+    from vidpipe import costs, ledger
+    from vidpipe.settings import get_settings
+
+    spec, settings = the_plan.spec, get_settings()
+    run = RunInfo(
+        run_id="plan",
+        pipeline=spec.name,
+        mode=mode or spec.mode,
+        video=spec.video,
+        base_dir=str(spec.base_dir) if spec.base_dir else None,
+        database_url=settings.resolved_database_url,
+        storage_url=settings.storage_url or str(settings.media_root.resolve()),
+    )
+    return costs.estimate_plan(
+        the_plan,
+        mode=run.mode,
+        book=ledger.price_book(),
+        cached=predict_cached(the_plan, run, _engine(), set()),
+        known=costs.read_asset_texts(spec),
+    )
+
+
 @app.command()
 def plan(
     file: Annotated[Path, typer.Argument(help="A pipeline file.")],
+    mode: Annotated[
+        str | None, typer.Option(help="Estimate for placeholder or live (default: the file's).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show execution order, parallel groups and approval gates."""
+    """Show execution order, parallel groups, approval gates, and the cost estimate."""
+    if mode not in (None, "placeholder", "live"):
+        raise _fail(SpecError(f"--mode must be placeholder or live, got {mode!r}"))
     the_plan = _load_plan(file)
     doc = plan_document(the_plan)
+    try:
+        estimate = plan_estimate(the_plan, mode)
+    except VidpipeError as exc:
+        raise _fail(exc) from None
+    doc["costs"] = estimate.to_json()
+    for node in doc["nodes"]:
+        found = estimate.by_id.get(node["id"])
+        node["estimated_usd"] = float(found.usd) if found else 0.0
+        node["live_usd"] = float(found.live_usd) if found else 0.0
+        node["expected_cached"] = bool(found and found.expected_cached)
+    doc["total_usd"] = float(estimate.total_usd)
+    doc["marginal_usd"] = float(estimate.marginal_usd)
     if as_json:
         _emit_json(doc)
         return
@@ -125,19 +169,22 @@ def plan(
         highlight=False,
     )
     table = Table(show_lines=False)
-    for col in ("group", "node", "type", "depends on", "waits for"):
+    for col in ("group", "node", "type", "depends on", "waits for", "cost", "cache"):
         table.add_column(col)
-    for node in doc["nodes"]:
+    for node in sorted(doc["nodes"], key=lambda n: n["group"]):
         table.add_row(
             str(node["group"]),
             node["id"],
             node["type"],
             ", ".join(node["depends_on"]) or "-",
             ", ".join(node["waits_for_gates"]) or "-",
+            f"${node['estimated_usd']:.2f}",
+            "expected" if node["expected_cached"] else "",
         )
     out.print(table)
     for gate in doc["gates"]:
         out.print(f"approval gate [bold]{gate['id']}[/bold] holds: {', '.join(gate['holds'])}")
+    out.print(estimate.to_text(), highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------- runs
@@ -158,6 +205,12 @@ def _engine():
     engine = db.make_engine()
     db.init_db(engine)
     return engine
+
+
+def _invoice(engine, run_id: str) -> Any:
+    from vidpipe import ledger
+
+    return ledger.run_invoice(engine, run_id, title=f"Invoice for run {run_id}")
 
 
 def show_document(engine, run_id: str) -> dict[str, Any]:
@@ -193,6 +246,7 @@ def show_document(engine, run_id: str) -> dict[str, Any]:
             }
             for r in rows
         ],
+        "invoice": _invoice(engine, run_id).to_rows(),
         "approvals": [
             {
                 "node": a.node_id,
@@ -402,8 +456,71 @@ def show(
             f" at {a['decided_at']:%Y-%m-%d %H:%M:%S}" + (f" ({a['notes']})" if a["notes"] else ""),
             highlight=False,
         )
+    if doc["invoice"]:
+        out.print(_invoice(engine, found.id).to_markdown(), highlight=False, markup=False)
     if run_doc["output"]:
         out.print(f"output: {run_doc['output'].get('published') or run_doc['output']['uri']}")
+
+
+@app.command("costs")
+def costs_command(
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="[RUN]", help="One run's invoice; all runs if left out.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only entries from this date on (YYYY-MM-DD, UTC).")
+    ] = None,
+    by: Annotated[str, typer.Option(help="Totals by pipeline, provider or day.")] = "provider",
+    csv: Annotated[bool, typer.Option("--csv", help="Print the invoice as CSV.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The cost ledger and invoice (with markup): billed lines, savings, totals."""
+    import datetime as dt
+
+    from vidpipe import costs, db
+
+    try:
+        if by not in ("pipeline", "provider", "day"):
+            raise SpecError(f"--by must be pipeline, provider or day, got {by!r}")
+        start = None
+        if since is not None:
+            try:
+                start = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC)
+            except ValueError:
+                raise SpecError(f"--since must be a date like 2026-11-01, got {since!r}") from None
+        engine = _engine()
+        found = db.find_run(engine, run_id) if run_id else None
+    except VidpipeError as exc:
+        raise _fail(exc) from None
+    entries = db.cost_entries(engine, run_id=found.id if found else None, since=start)
+    title = f"Invoice for run {found.id}" if found else "Invoice"
+    bill = costs.invoice(entries, title=title)
+    totals = costs.group_totals(entries, by=by)
+    if csv:
+        sys.stdout.write(bill.to_csv())
+        return
+    if as_json:
+        _emit_json(
+            {
+                "run": found.id if found else None,
+                "since": since,
+                "lines": bill.to_rows(),
+                "subtotal_usd": float(bill.subtotal),
+                "markup_usd": float(bill.markup_usd),
+                "total_usd": float(bill.total),
+                "savings_usd": float(bill.savings_total),
+                "by": by,
+                "totals": {k: float(v) for k, v in totals.items()},
+            }
+        )
+        return
+    out.print(bill.to_markdown(), highlight=False, markup=False)
+    table = Table(title=f"billed by {by}")
+    table.add_column(by)
+    table.add_column("USD", justify="right")
+    for key, value in sorted(totals.items()):
+        table.add_row(key, costs.format_usd(value))
+    out.print(table)
 
 
 # --------------------------------------------------------------------------- reviews

@@ -193,3 +193,36 @@ def test_a_live_node_without_credentials_is_refused_up_front(
     with pytest.raises(SpecError, match="HEYGEN_API_KEY"):
         run_pipeline(pipeline=str(write_pipeline("live", LIVE)))
     assert sum(submissions(fakes).values()) == 0
+
+
+def test_costs_and_plan_commands_show_the_ledger_and_the_cache(run_file, write_pipeline, fakes):
+    import json
+
+    from typer.testing import CliRunner
+
+    from vidpipe.cli import app
+
+    path = write_pipeline("live", LIVE)
+    before = json.loads(CliRunner().invoke(app, ["plan", str(path), "--json"]).stdout)
+    assert before["marginal_usd"] == pytest.approx(before["total_usd"]) and before["total_usd"] > 0
+    doc = run_file(path)
+    after = json.loads(CliRunner().invoke(app, ["plan", str(path), "--json"]).stdout)
+    assert all(n["expected_cached"] for n in after["nodes"] if n["type"] != "approval")
+    assert after["marginal_usd"] == 0
+
+    bill = json.loads(CliRunner().invoke(app, ["costs", doc["run"]["id"], "--json"]).stdout)
+    assert {line["provider"] for line in bill["lines"]} >= {
+        "elevenlabs",
+        "heygen",
+        "replicate",
+        "veo3",
+    }
+    assert bill["total_usd"] == pytest.approx(round(bill["subtotal_usd"] * 1.2, 2), abs=0.01)
+    assert bill["subtotal_usd"] == pytest.approx(doc["run"]["actual_usd"], abs=0.01)
+    by_provider = json.loads(
+        CliRunner().invoke(app, ["costs", "--by", "provider", "--json"]).stdout
+    )["totals"]
+    assert set(by_provider) == {"elevenlabs", "heygen", "replicate", "veo3"}
+    csv = CliRunner().invoke(app, ["costs", doc["run"]["id"], "--csv"]).stdout
+    assert csv.splitlines()[0].startswith("kind,") and len(csv.splitlines()) >= 5
+    assert CliRunner().invoke(app, ["costs", "--by", "color"]).exit_code == 2
