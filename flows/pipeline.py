@@ -29,6 +29,7 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from blocks import apply_saved_blocks
 from flows import report
 from tasks import TASKS
 from tasks.approval import decide_gate
@@ -174,6 +175,9 @@ def run_pipeline(
         run_id: A run created beforehand (the CLI does, to print its id first).
     """
     logger = get_run_logger()
+    from_blocks = apply_saved_blocks()
+    if from_blocks:
+        logger.info("settings from saved blocks: %s", ", ".join(from_blocks))
     spec = load_spec(pipeline)
     refresh = list(refresh or [])
     _check_refresh(spec, refresh)

@@ -523,6 +523,16 @@ def costs_command(
     out.print(table)
 
 
+@app.command()
+def serve() -> None:
+    """Serve the deployments (run-pipeline, nightly-batch, sweep-stuck-runs) from this
+    process: the one-machine default. Stop with Ctrl-C."""
+    _prepare_prefect()
+    from deployments import serve_all
+
+    serve_all()
+
+
 # --------------------------------------------------------------------------- reviews
 
 NotesOpt = Annotated[str, typer.Option(help="Why; kept in the run's history.")]

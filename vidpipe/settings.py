@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "apply_prefect_defaults"]
+__all__ = [
+    "Settings",
+    "get_settings",
+    "override_settings",
+    "clear_overrides",
+    "apply_prefect_defaults",
+]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIDPIPE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VIDPIPE_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(Path(".vidpipe"), description="Database and media folder")
     database_url: str | None = Field(None, description="Any SQLAlchemy URL")
@@ -25,6 +32,8 @@ class Settings(BaseSettings):
     ffmpeg: str | None = Field(None, description="Path of the ffmpeg binary to use")
     ffmpeg_timeout_s: float = 600.0
     ffmpeg_threads: int = Field(0, description="Concurrent FFmpeg jobs; 0 = number of cores")
+    nightly_dir: Path = Field(Path("pipelines/nightly"), description="The nightly batch's files")
+    pipelines_dir: Path = Field(Path("examples"), description="Where pipeline names are found")
     price_overrides: Path | None = Field(
         None, description="A JSON file of prices that replace the price book's"
     )
@@ -74,7 +83,25 @@ def apply_prefect_defaults(settings: Settings | None = None) -> None:
     )
 
 
+_overrides: dict[str, Any] = {}
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once. Tests call `get_settings.cache_clear()`."""
-    return Settings()
+    """The process's settings, read once (plus any `override_settings`). Tests call
+    `get_settings.cache_clear()`."""
+    return Settings(**_overrides)
+
+
+def clear_overrides() -> None:
+    """Back to the environment alone."""
+    _overrides.clear()
+    get_settings.cache_clear()
+
+
+def override_settings(**fields: Any) -> Settings:
+    """Fields that take precedence over the environment in this process (saved Prefect
+    blocks, see `blocks/`)."""
+    _overrides.update(fields)
+    get_settings.cache_clear()
+    return get_settings()

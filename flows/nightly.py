@@ -1,0 +1,103 @@
+"""`nightly-batch`: every pipeline file in the nightly folder, each as its own flow run,
+so one failure does not stop the rest; a summary artifact at the end (completed, failed,
+cost, cache savings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from flows.pipeline import run_pipeline
+from vidpipe import costs, db
+from vidpipe.errors import SpecError
+from vidpipe.runs import open_run
+from vidpipe.settings import get_settings
+from vidpipe.spec import load_file
+
+__all__ = ["nightly_batch", "nightly_files"]
+
+
+def nightly_files(folder: Path) -> list[Path]:
+    """The pipeline files of the batch: every .yaml/.yml/.json in the folder, by name."""
+    if not folder.is_dir():
+        raise SpecError(f"nightly folder {folder} does not exist")
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+
+def _summary(rows: list[dict[str, Any]]) -> str:
+    done = sum(r["status"] == "completed" for r in rows)
+    lines = [
+        f"# Nightly batch: {done} of {len(rows)} completed",
+        "",
+        "| pipeline | run | status | billed | saved by cache | error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        error = (r["error"] or "").replace("|", "\\|").replace("\n", " ")[:160]
+        lines.append(
+            f"| {r['file']} | {r['run_id'] or ''} | {r['status']} | "
+            f"{costs.format_usd(r['billed'])} | {costs.format_usd(r['saved'])} | {error} |"
+        )
+    total = sum(r["billed"] for r in rows)
+    saved = sum(r["saved"] for r in rows)
+    lines += ["", f"Billed {costs.format_usd(total)}; cache saved {costs.format_usd(saved)}."]
+    return "\n".join(lines)
+
+
+@flow(name="nightly-batch", log_prints=False)
+def nightly_batch(folder: str | None = None, mode: str | None = None) -> list[dict[str, Any]]:
+    """Run every pipeline of the nightly folder; approval gates are approved automatically.
+
+    Args:
+        folder: The folder of pipeline files (default: VIDPIPE_NIGHTLY_DIR, `pipelines/nightly`).
+        mode: placeholder or live for every pipeline (default: each file's own).
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    engine = db.make_engine(settings.resolved_database_url)
+    db.init_db(engine)
+    folder_path = Path(folder or settings.nightly_dir)
+    rows = [_run_one(engine, path, mode) for path in nightly_files(folder_path)]
+    for row in rows:
+        logger.info("%s: %s", row["file"], row["status"])
+    create_markdown_artifact(
+        _summary(rows), key="nightly-batch-summary", description="Nightly batch summary"
+    )
+    return [{**r, "billed": float(r["billed"]), "saved": float(r["saved"])} for r in rows]
+
+
+def _run_one(engine: Any, path: Path, mode: str | None) -> dict[str, Any]:
+    """One pipeline of the batch as its own flow run; its failure is only its row."""
+    loaded = load_file(path)
+    if loaded.spec is None:
+        problems = "; ".join(str(p) for p in loaded.problems)
+        zero = costs.money(0)
+        return {
+            "file": path.name,
+            "run_id": None,
+            "status": "invalid",
+            "error": problems,
+            "billed": zero,
+            "saved": zero,
+        }
+    run_id = open_run(engine, loaded.spec, mode=mode).id
+    state = run_pipeline(
+        pipeline=str(path.resolve()),
+        mode=mode,
+        approve="auto",
+        run_id=run_id,
+        return_state=True,
+    )
+    run = db.get_run(engine, run_id)
+    entries = db.cost_entries(engine, run_id=run_id)
+    return {
+        "file": path.name,
+        "run_id": run_id,
+        "status": run.status,
+        "error": run.error or (None if state.is_completed() else state.message),
+        "billed": costs.billed_total(entries),
+        "saved": costs.money(sum(e["amount_usd"] for e in entries if e["kind"] == "savings")),
+    }

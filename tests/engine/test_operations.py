@@ -1,0 +1,149 @@
+"""Operating vidpipe: saved blocks, the nightly batch, the stuck-run sweeper."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from vidpipe import db, sweeper
+from vidpipe.settings import clear_overrides, get_settings
+
+TINY = "video: {width: 160, height: 90, fps: 10}"
+
+
+def _api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+def test_blocks_register_and_a_saved_block_wins_over_the_environment(home, monkeypatch):
+    from blocks import ElevenLabsCredentials, apply_saved_blocks
+
+    registered = subprocess.run(
+        [sys.executable, "-m", "prefect", "block", "register", "-m", "blocks"],
+        env={**os.environ, "PREFECT_API_URL": _api_url()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert registered.returncode == 0, registered.stderr
+    assert "vidpipe ElevenLabs" in registered.stdout
+
+    monkeypatch.setenv("ELEVENLABS_API_KEY", "from-the-environment")
+    get_settings.cache_clear()
+    block = ElevenLabsCredentials(api_key="from-the-block-0123")
+    block.save("vidpipe", overwrite=True)
+    try:
+        assert "from-the-block-0123" not in repr(block)
+        assert apply_saved_blocks() == ["elevenlabs_api_key"]
+        assert get_settings().elevenlabs_api_key.get_secret_value() == "from-the-block-0123"
+    finally:
+        ElevenLabsCredentials.delete("vidpipe")
+        clear_overrides()
+    assert get_settings().elevenlabs_api_key.get_secret_value() == "from-the-environment"
+
+
+def test_the_nightly_batch_isolates_failures(home, tmp_path: Path):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.nightly import nightly_batch
+
+    folder = tmp_path / "nightly"
+    folder.mkdir()
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    (folder / "a-good.yaml").write_text(
+        f"name: good\n{TINY}\nnodes:\n"
+        "  - {id: card, type: generate-image, config: {provider: local, prompt: ok}}\n"
+    )
+    (folder / "b-failing.yaml").write_text(
+        f"name: failing\n{TINY}\nnodes:\n"
+        "  - {id: clip, type: asset, asset: {kind: video, path: broken.mp4}}\n"
+    )
+    (folder / "c-invalid.yaml").write_text("name: Not A Slug\nnodes: []\n")
+    rows = nightly_batch(folder=str(folder))
+    assert [(r["file"], r["status"]) for r in rows] == [
+        ("a-good.yaml", "completed"),
+        ("b-failing.yaml", "failed"),
+        ("c-invalid.yaml", "invalid"),
+    ]
+    assert "clip" in rows[1]["error"]
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["nightly-batch-summary"]))
+        )
+    assert "1 of 3 completed" in found[0].data
+
+
+def test_the_sweeper_repairs_a_run_killed_mid_node(home, run_file, tmp_path: Path):
+    pipeline = tmp_path / "slow.yaml"
+    pipeline.write_text(
+        f"name: slow\n{TINY}\nnodes:\n"
+        "  - {id: card, type: generate-image, config: {provider: replicate, prompt: slow}}\n"
+        "  - {id: fast, type: asset, asset: {kind: text, text: quick}}\n"
+    )
+    env = {
+        **os.environ,
+        "VIDPIPE_HOME": str(home),
+        "VIDPIPE_PLACEHOLDER_LATENCY_S": "120",
+        "PREFECT_API_URL": _api_url(),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "vidpipe.cli", "run", str(pipeline)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        run_id = worker.stdout.readline().strip()
+        engine = db.make_engine(get_settings().resolved_database_url)
+        deadline = time.monotonic() + 90
+        while db.get_node_run(engine, run_id, "card").status != "running":
+            assert time.monotonic() < deadline, "the node never started"
+            time.sleep(0.2)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker dies mid-node
+        worker.wait(timeout=30)
+    assert db.get_run(engine, run_id).status == "running"
+
+    assert sweeper.sweep(engine, threshold=timedelta(hours=1)) == [], "not stuck long enough"
+    swept = sweeper.sweep(engine, threshold=timedelta(seconds=0))
+    assert [s.run_id for s in swept] == [run_id]
+    run = db.get_run(engine, run_id)
+    card = db.get_node_run(engine, run_id, "card")
+    assert run.status == "failed" and "swept" in run.error
+    assert card.status == "failed" and "no progress" in card.error
+
+    doc = run_file(pipeline)  # a re-run loses nothing already made
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    assert doc["run"]["status"] == "completed"
+    assert nodes["fast"]["cache_hit"] is True
+
+
+def test_a_run_whose_flow_run_crashed_is_swept_at_once(home, write_pipeline):
+    from vidpipe.runs import open_run
+    from vidpipe.spec import load_spec
+
+    engine = db.make_engine(get_settings().resolved_database_url)
+    db.init_db(engine)
+    spec = load_spec(
+        write_pipeline(
+            "crashy",
+            f"name: crashy\n{TINY}\nnodes:\n"
+            "  - {id: a, type: asset, asset: {kind: text, text: x}}\n",
+        )
+    )
+    run_id = open_run(engine, spec).id
+    db.set_run_status(engine, run_id, "running", flow_run_id="fr-1")
+    swept = sweeper.sweep(engine, flow_run_states={"fr-1": "CRASHED"})
+    assert [s.run_id for s in swept] == [run_id]
+    assert "CRASHED" in db.get_run(engine, run_id).error
+    assert db.get_node_run(engine, run_id, "a").status == "skipped"
