@@ -299,9 +299,9 @@ def _submit(
     ordering = [futures[d] for d in node.after if d in futures]
     provider = effective_provider(node, run.mode)
     options: dict[str, Any] = {"task_run_name": node_id, "refresh_cache": force or None}
-    if provider:
-        # Only provider tags: each tag costs a concurrency-slot round trip per task run,
-        # and only providers have limits worth that.
+    if provider not in (None, "placeholder"):
+        # Only live providers' tags: each tag costs a concurrency-slot round trip per task
+        # run, and only paid providers have limits worth that.
         options["tags"] = [f"provider:{provider}"]
     task = TASKS[node.type].with_options(**options)
     return task.submit(node=node, inputs=inputs, run=run, wait_for=ordering)

@@ -171,7 +171,7 @@ def plan(
     table = Table(show_lines=False)
     for col in ("group", "node", "type", "depends on", "waits for", "cost", "cache"):
         table.add_column(col)
-    for node in sorted(doc["nodes"], key=lambda n: n["group"]):
+    for node in doc["nodes"]:
         table.add_row(
             str(node["group"]),
             node["id"],

@@ -93,6 +93,7 @@ def test_the_sweeper_repairs_a_run_killed_mid_node(home, run_file, tmp_path: Pat
         "VIDPIPE_HOME": str(home),
         "VIDPIPE_PLACEHOLDER_LATENCY_S": "120",
         "PREFECT_API_URL": _api_url(),
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(home / "results"),
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "vidpipe.cli", "run", str(pipeline)],
