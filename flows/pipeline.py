@@ -34,7 +34,7 @@ from flows import report
 from tasks import TASKS
 from tasks.approval import decide_gate
 from tasks.caching import predict_cached
-from tasks.live import check_credentials
+from tasks.live import check_credentials, ensure_concurrency_limits
 from tasks.runtime import RunInfo, effective_provider, store_for
 from vidpipe import costs, db, ledger
 from vidpipe.errors import BudgetError, SpecError, VidpipeError
@@ -122,9 +122,13 @@ def _check_refresh(spec: PipelineSpec, refresh: list[str]) -> None:
 
 
 def _check_live(plan: Plan, mode: str) -> None:
-    """Refuse a live run whose providers cannot be called, before anything is paid for."""
+    """Refuse a live run whose providers cannot be called, before anything is paid for;
+    make sure each provider's concurrency limit exists."""
     providers = {effective_provider(plan.node(n), mode) for n in plan.order}
-    check_credentials(p for p in providers if p not in (None, "placeholder"))
+    live = {p for p in providers if p not in (None, "placeholder")}
+    check_credentials(live)
+    if live:
+        ensure_concurrency_limits(live)
 
 
 def _estimate(plan: Plan, run: RunInfo, engine: Any, refresh: list[str]) -> costs.PlanEstimate:

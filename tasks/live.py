@@ -17,12 +17,24 @@ from vidpipe.providers.replicate import Replicate
 from vidpipe.providers.veo import Veo
 from vidpipe.settings import get_settings
 
-__all__ = ["LIVE_PROVIDERS", "client_for", "check_credentials"]
+__all__ = [
+    "LIVE_PROVIDERS",
+    "DEFAULT_CONCURRENCY",
+    "client_for",
+    "check_credentials",
+    "ensure_concurrency_limits",
+]
 
 _CLIENTS = {"elevenlabs": ElevenLabs, "heygen": HeyGen, "veo3": Veo, "replicate": Replicate}
 
 #: Providers whose live client exists (the node types' `provider` values).
 LIVE_PROVIDERS: frozenset[str] = frozenset(_CLIENTS)
+
+#: Concurrent calls per provider when the operator has set no Prefect concurrency limit on
+#: its `provider:<name>` tag: HeyGen's pay-as-you-go cap of 10 jobs, ElevenLabs' Creator
+#: plan (5 for Multilingual v2), and a cautious 5 where no limit is published (Veo,
+#: Replicate). `VIDPIPE_PROVIDER_CONCURRENCY='{"heygen": 20}'` changes the defaults.
+DEFAULT_CONCURRENCY = {"heygen": 10, "elevenlabs": 5, "veo3": 5, "replicate": 5}
 
 
 @lru_cache(maxsize=1)
@@ -50,3 +62,22 @@ def check_credentials(providers: Iterable[str]) -> None:
             problems.append(str(exc))
     if problems:
         raise SpecError("live mode cannot call: " + "; ".join(problems))
+
+
+def ensure_concurrency_limits(providers: Iterable[str]) -> dict[str, int]:
+    """Create the `provider:<name>` tag limit of each provider that has none yet (an
+    operator's own limit is left alone); returns the limits now in force."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    wanted = {**DEFAULT_CONCURRENCY, **get_settings().provider_concurrency}
+    in_force = {}
+    with get_client(sync_client=True) as client:
+        for provider in sorted(set(providers) & set(wanted)):
+            tag = f"provider:{provider}"
+            try:
+                in_force[provider] = client.read_concurrency_limit_by_tag(tag).concurrency_limit
+            except ObjectNotFound:
+                client.create_concurrency_limit(tag=tag, concurrency_limit=wanted[provider])
+                in_force[provider] = wanted[provider]
+    return in_force

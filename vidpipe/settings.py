@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     ffmpeg_threads: int = Field(0, description="Concurrent FFmpeg jobs; 0 = number of cores")
     nightly_dir: Path = Field(Path("pipelines/nightly"), description="The nightly batch's files")
     pipelines_dir: Path = Field(Path("examples"), description="Where pipeline names are found")
+    provider_concurrency: dict[str, int] = Field(
+        default_factory=dict, description="Concurrent calls per live provider (JSON)"
+    )
     price_overrides: Path | None = Field(
         None, description="A JSON file of prices that replace the price book's"
     )

@@ -111,6 +111,11 @@ def test_a_live_run_pays_each_job_once_and_bills_it(run_file, write_pipeline, fa
     assert doc["run"]["actual_usd"] == pytest.approx(sum(e["amount_usd"] for e in billed))
     assert doc["run"]["estimated_usd"] > 0
     assert entries(doc["run"]["id"], "estimate") == [], "reservations are released"
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        limit = client.read_concurrency_limit_by_tag("provider:heygen").concurrency_limit
+    assert limit == 10, "HeyGen's 10 concurrent jobs, created on first live use"
     nodes = {n["id"]: n for n in doc["nodes"]}
     assert nodes["voice"]["cost_usd"] == pytest.approx(
         next(e["amount_usd"] for e in billed if e["provider"] == "elevenlabs")
