@@ -203,6 +203,8 @@ def _run_node(
     execution_id = db.start_node(
         engine, run.run_id, node.id, provider=provider, cache_key=cache_key
     )
+    if resume_job_id:  # this execution polls a job another one paid for: say so
+        db.record_external_job(engine, run.run_id, node.id, execution_id, resume_job_id)
     workdir = Path(tempfile.mkdtemp(prefix=f"vidpipe-{node.id}-"))
     store = store_for(run)
     reservation = None

@@ -231,3 +231,59 @@ def test_costs_and_plan_commands_show_the_ledger_and_the_cache(run_file, write_p
     csv = CliRunner().invoke(app, ["costs", doc["run"]["id"], "--csv"]).stdout
     assert csv.splitlines()[0].startswith("kind,") and len(csv.splitlines()) >= 5
     assert CliRunner().invoke(app, ["costs", "--by", "color"]).exit_code == 2
+
+
+def test_a_worker_killed_while_polling_is_reattached_and_pays_once(
+    run_file, write_pipeline, fakes, home
+):
+    """A live run dies (SIGKILL) while HeyGen renders; the next run of the same file finds
+    the job in flight by its cache key and polls it: one submission in all."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from prefect.settings import PREFECT_API_URL
+
+    path = write_pipeline(
+        "crash",
+        LIVE.split("  - {id: frame")[0].replace("name: live-demo", "name: crash-demo"),
+    )
+    fakes["heygen"].polls_to_finish = 10_000  # still rendering when the worker dies
+    env = {
+        **os.environ,
+        "VIDPIPE_HOME": str(home),
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(home / "results"),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "vidpipe.cli", "run", str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        run_id = worker.stdout.readline().strip()
+        engine = db.make_engine(get_settings().resolved_database_url)
+        deadline = time.monotonic() + 120
+        while not (db.get_node_run(engine, run_id, "host").external_job_id):
+            assert time.monotonic() < deadline, "the HeyGen job was never submitted"
+            time.sleep(0.2)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    job_id = db.get_node_run(engine, run_id, "host").external_job_id
+    assert len(fakes["heygen"].submissions) == 1
+
+    for job in fakes["heygen"].jobs.values():  # the render finishes while nobody polls
+        job.polls_to_finish = 0
+    doc = run_file(path)
+    assert doc["run"]["status"] == "completed", doc["run"]
+    assert len(fakes["heygen"].submissions) == 1, "re-attached, not submitted again"
+    assert len(fakes["elevenlabs"].submissions) == 1, "the voice came from cache"
+    assert db.get_node_run(engine, doc["run"]["id"], "host").external_job_id == job_id
+    heygen_bills = [e for e in entries(doc["run"]["id"]) if e["provider"] == "heygen"]
+    assert len(heygen_bills) == 1
