@@ -27,6 +27,7 @@ from typing import Any, Literal
 from prefect import flow, get_client, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
+from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import apply_saved_blocks
@@ -38,6 +39,7 @@ from tasks.live import check_credentials, ensure_concurrency_limits
 from tasks.runtime import RunInfo, effective_provider, store_for
 from vidpipe import costs, db, ledger
 from vidpipe.errors import BudgetError, SpecError, VidpipeError
+from vidpipe.pipelines import resolve_pipeline
 from vidpipe.plan import Plan, build_plan
 from vidpipe.refs import MediaRef
 from vidpipe.runs import open_run
@@ -68,7 +70,7 @@ def _run_name() -> str:
 
     params = flow_run.parameters
     try:
-        name = load_spec(params["pipeline"]).name
+        name = load_spec(resolve_pipeline(params["pipeline"], get_settings().pipelines_dir)).name
     except (VidpipeError, KeyError, OSError):
         name = "pipeline"
     return f"{name}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
@@ -171,7 +173,8 @@ def run_pipeline(
     """Run a vidpipe pipeline file end to end.
 
     Args:
-        pipeline: The pipeline file: a path, or the file's content (YAML or JSON).
+        pipeline: A name from the pipelines folder (VIDPIPE_PIPELINES_DIR, default
+            examples/), a path, or the file's content (YAML or JSON).
         mode: `placeholder` (offline, free) or `live` (real providers); default: the file's.
         budget_usd: A cap for this run's spending, in USD; default: the file's budget.
         refresh: Node ids to run again even if cached (their dependents run again too).
@@ -182,14 +185,14 @@ def run_pipeline(
     from_blocks = apply_saved_blocks()
     if from_blocks:
         logger.info("settings from saved blocks: %s", ", ".join(from_blocks))
-    spec = load_spec(pipeline)
+    settings = get_settings()
+    spec = load_spec(resolve_pipeline(pipeline, settings.pipelines_dir))
     refresh = list(refresh or [])
     _check_refresh(spec, refresh)
     mode = mode or spec.mode
     plan = build_plan(spec)
     _check_live(plan, mode)
 
-    settings = get_settings()
     engine = db.make_engine(settings.resolved_database_url)
     db.init_db(engine)
     run_id = run_id or open_run(engine, spec, mode=mode, budget_usd=budget_usd, refresh=refresh).id
@@ -212,11 +215,20 @@ def run_pipeline(
         budget_usd=budget_usd if budget_usd is not None else db.get_run(engine, run_id).budget_usd,
     )
     logger.info("run %s of %s (%d nodes, mode %s)", run_id, spec.name, len(plan.order), mode)
+    # The cache index (Prefect's result records) lives beside the media it points at, in
+    # this VIDPIPE_HOME, whoever started the flow run (CLI, `vidpipe serve`, a worker).
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: settings.results_dir}):
+        return _run(plan, run, engine, refresh, approve)
+
+
+def _run(
+    plan: Plan, run: RunInfo, engine: Any, refresh: list[str], approve: str | None
+) -> dict[str, Any]:
     tracker = _Tracker(plan=plan, run=run, engine=engine)
     try:
         tracker.estimate = _estimate(plan, run, engine, refresh)
         db.set_run_status(
-            engine, run_id, "running", estimated_usd=float(tracker.estimate.marginal_usd)
+            engine, run.run_id, "running", estimated_usd=float(tracker.estimate.marginal_usd)
         )
         _check_budgets(tracker.estimate, run, engine)
     except BudgetError as exc:

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.home / 'vidpipe.db').resolve()}"
 
     @property
+    def results_dir(self) -> Path:
+        """Prefect's result records for node tasks: the cache index, beside the media."""
+        return (self.home / "results").resolve()
+
+    @property
     def media_root(self) -> Path:
         if self.storage_url and "://" not in self.storage_url:
             return Path(self.storage_url)
@@ -81,9 +86,7 @@ def apply_prefect_defaults(settings: Settings | None = None) -> None:
 
     settings = settings or get_settings()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault(
-        "PREFECT_RESULTS_LOCAL_STORAGE_PATH", str((settings.home / "results").resolve())
-    )
+    os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(settings.results_dir))
 
 
 _overrides: dict[str, Any] = {}

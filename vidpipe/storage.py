@@ -205,9 +205,13 @@ class LocalStore:
     # -- reading -----------------------------------------------------------------------------
 
     def exists(self, ref: MediaRef, *, verify: bool = False) -> bool:
-        """True only for a complete object: present, right size, and right digest if asked."""
+        """True only for a complete object of this store: present, right size, and right
+        digest if asked. An object of another store (another VIDPIPE_HOME) is not ours:
+        a cached result pointing there is a miss, so homes never share media by accident."""
         try:
             path = _path_from_uri(ref.uri)
+            if not path.resolve().is_relative_to(self.root.resolve()):
+                return False
             if path.stat().st_size != ref.bytes:
                 return False
         except (OSError, ValueError, StorageError):
