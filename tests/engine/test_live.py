@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from providers.fakes import FakeElevenLabs, FakeHeyGen, FakeReplicate, FakeVeo
 
+from engine.helpers import cli_run, wait_until
 from vidpipe import db
 from vidpipe.media import VideoTarget, run_ffmpeg, synthetic_clip
 from vidpipe.settings import get_settings
@@ -238,43 +239,17 @@ def test_a_worker_killed_while_polling_is_reattached_and_pays_once(
 ):
     """A live run dies (SIGKILL) while HeyGen renders; the next run of the same file finds
     the job in flight by its cache key and polls it: one submission in all."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from prefect.settings import PREFECT_API_URL
-
     path = write_pipeline(
         "crash",
         LIVE.split("  - {id: frame")[0].replace("name: live-demo", "name: crash-demo"),
     )
     fakes["heygen"].polls_to_finish = 10_000  # still rendering when the worker dies
-    env = {
-        **os.environ,
-        "VIDPIPE_HOME": str(home),
-        "PREFECT_API_URL": PREFECT_API_URL.value(),
-        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(home / "results"),
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "vidpipe.cli", "run", str(path)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        run_id = worker.stdout.readline().strip()
-        engine = db.make_engine(get_settings().resolved_database_url)
-        deadline = time.monotonic() + 120
-        while not (db.get_node_run(engine, run_id, "host").external_job_id):
-            assert time.monotonic() < deadline, "the HeyGen job was never submitted"
-            time.sleep(0.2)
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
+    with cli_run(path, home) as (run_id, engine):
+        wait_until(
+            lambda: db.get_node_run(engine, run_id, "host").external_job_id,
+            timeout=120,
+            what="the HeyGen job was never submitted",
+        )
     job_id = db.get_node_run(engine, run_id, "host").external_job_id
     assert len(fakes["heygen"].submissions) == 1
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
+from engine.helpers import cli_run, wait_until
 from vidpipe import db, sweeper
 from vidpipe.settings import clear_overrides, get_settings
 
@@ -88,31 +87,15 @@ def test_the_sweeper_repairs_a_run_killed_mid_node(home, run_file, tmp_path: Pat
         "  - {id: card, type: generate-image, config: {provider: replicate, prompt: slow}}\n"
         "  - {id: fast, type: asset, asset: {kind: text, text: quick}}\n"
     )
-    env = {
-        **os.environ,
-        "VIDPIPE_HOME": str(home),
-        "VIDPIPE_PLACEHOLDER_LATENCY_S": "120",
-        "PREFECT_API_URL": _api_url(),
-        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(home / "results"),
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "vidpipe.cli", "run", str(pipeline)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        run_id = worker.stdout.readline().strip()
-        engine = db.make_engine(get_settings().resolved_database_url)
-        deadline = time.monotonic() + 90
-        while db.get_node_run(engine, run_id, "card").status != "running":
-            assert time.monotonic() < deadline, "the node never started"
-            time.sleep(0.2)
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker dies mid-node
-        worker.wait(timeout=30)
+    with cli_run(pipeline, home, VIDPIPE_PLACEHOLDER_LATENCY_S="120") as (run_id, engine):
+        wait_until(
+            lambda: (
+                db.get_node_run(engine, run_id, "card").status == "running"
+                and db.get_node_run(engine, run_id, "fast").status == "completed"
+            ),
+            timeout=90,
+            what="the slow node never started, or the fast one never finished",
+        )
     assert db.get_run(engine, run_id).status == "running"
 
     assert sweeper.sweep(engine, threshold=timedelta(hours=1)) == [], "not stuck long enough"
