@@ -111,9 +111,42 @@ def apply_revisions(
     return result.spec
 
 
-def _review_markdown(
-    plan: Plan, gate: str, round_: int, outputs: dict[str, MediaRef], note: str | None
-) -> str:
+def _view_link(store: Any, ref: MediaRef) -> str:
+    """Where a reviewer can see an item: a presigned link (with a thumbnail for images)
+    where the store can serve one (S3), else its location."""
+    presign = getattr(store, "presigned_url", None)
+    if presign is None:
+        return f"`{ref.uri}`"
+    url = presign(ref)
+    return f"![{ref.kind}]({url})" if ref.kind == "image" else f"[open]({url})"
+
+
+def _money_lines(plan: Plan, gate: str, tracker: Any) -> list[str]:
+    """The cost so far and what approving unlocks, from the ledger and the run's estimate."""
+    from vidpipe import costs, ledger
+
+    spent = ledger.spent(tracker.engine, run_id=tracker.run.run_id)
+    held = plan.gated_by(gate)
+    unlocked = (
+        sum(
+            (n.marginal_usd for n in tracker.estimate.nodes if n.node_id in held),
+            costs.money(0),
+        )
+        if tracker.estimate is not None
+        else costs.money(0)
+    )
+    return [
+        f"Cost so far: {costs.format_usd(spent)}; approving unlocks an estimated "
+        f"{costs.format_usd(unlocked)}.",
+        "",
+    ]
+
+
+def _review_markdown(plan: Plan, gate: str, round_: int, tracker: Any, note: str | None) -> str:
+    from tasks.runtime import store_for
+
+    outputs: dict[str, MediaRef] = tracker.outputs
+    store = store_for(tracker.run)
     node = plan.node(gate)
     lines = [f"# Review: {node.title or gate} (round {round_})", ""]
     if node.config.instructions:
@@ -126,10 +159,10 @@ def _review_markdown(
         if ref is None:
             continue
         duration = f"{ref.duration_s:.1f} s" if ref.duration_s else ""
-        lines.append(f"| {item} | {ref.kind} | {duration} | `{ref.uri}` |")
+        lines.append(f"| {item} | {ref.kind} | {duration} | {_view_link(store, ref)} |")
     held = sorted(plan.gated_by(gate))
+    lines += ["", *_money_lines(plan, gate, tracker)]
     lines += [
-        "",
         f"Approving starts: {', '.join(held) or 'nothing more'}.",
         "",
         "Decide in the resume form (approve, reject, or revise with revisions), or from a "
@@ -165,7 +198,7 @@ def decide_gate(
             decision = ReviewDecision(decision="approve", reviewer="auto", notes="--approve auto")
         else:
             create_markdown_artifact(
-                _review_markdown(plan, gate, round_, tracker.outputs, note),
+                _review_markdown(plan, gate, round_, tracker, note),
                 key=artifact_key(run.pipeline, gate, "review"),
                 description=f"Review {gate} (round {round_}) of run {run.run_id}",
             )

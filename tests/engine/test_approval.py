@@ -109,8 +109,17 @@ def test_the_resume_form_speaks_to_reviewers():
 
 
 def test_approve_from_the_cli_resumes_the_run(gated):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
     run = gated()
     run.wait_status("awaiting_approval")
+    with get_client(sync_client=True) as client:
+        review = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gated-review-review"]))
+        )[0].data
+    assert "Is the sky right?" in review and "| frame | image |" in review
+    assert "Cost so far: $0.00" in review and "Approving starts: shot." in review
     waiting = by_id(run.doc())
     assert waiting["review"]["status"] == "running"
     assert waiting["shot"]["status"] == "pending", "nothing after the gate starts early"
