@@ -409,7 +409,7 @@ def _finish(
         reason = f"gate '{rejected}' was rejected" if rejected else "an upstream node failed"
         db.skip_nodes(engine, run.run_id, never_ran, reason)
         tracker.skipped.update(never_ran)
-    output = _publish_output(plan, run, tracker)
+    output, published = _publish_output(plan, run, tracker)
     if rejected:
         status, error = "rejected", f"approval gate '{rejected}' was rejected"
     elif tracker.failed or tracker.skipped:
@@ -427,6 +427,7 @@ def _finish(
         error=error,
         output=output.model_dump() if output else None,
         actual_usd=float(actual),
+        published_uri=published,
     )
     report.invoice(tracker, ledger.run_invoice(engine, run.run_id))
     report.summary(tracker, status, output, error)
@@ -438,12 +439,15 @@ def _finish(
     return result
 
 
-def _publish_output(plan: Plan, run: RunInfo, tracker: _Tracker) -> MediaRef | None:
-    """The run's result: the last media-producing sink, also under a readable name."""
+def _publish_output(
+    plan: Plan, run: RunInfo, tracker: _Tracker
+) -> tuple[MediaRef | None, str | None]:
+    """The run's result (the last media-producing sink) and where it was also published
+    under a readable name (`runs/{pipeline}/{run}/final.mp4`)."""
     finals = [n for n in plan.final_nodes if n in tracker.outputs]
     if not finals:
-        return None
+        return None, None
     ref = tracker.outputs[finals[-1]]
     suffix = Path(ref.uri).suffix or ".bin"
-    store_for(run).publish(ref, f"runs/{run.pipeline}/{run.run_id}/final{suffix}")
-    return ref
+    published = store_for(run).publish(ref, f"runs/{run.pipeline}/{run.run_id}/final{suffix}")
+    return ref, published

@@ -228,6 +228,7 @@ def show_document(engine, run_id: str) -> dict[str, Any]:
             "estimated_usd": run.estimated_usd,
             "actual_usd": run.actual_usd,
             "output": run.output,
+            "published": run.published_uri,
             "error": run.error,
             "created_at": run.created_at,
             "started_at": run.started_at,
@@ -260,6 +261,16 @@ def show_document(engine, run_id: str) -> dict[str, Any]:
             for a in db.approvals(engine, run_id)
         ],
     }
+
+
+def _location(run_doc: dict[str, Any]) -> str:
+    """Where a person finds the run's result: the published copy (a plain path when it is
+    a local file), else the stored object."""
+    from urllib.parse import unquote, urlparse
+
+    uri = run_doc.get("published") or run_doc["output"]["uri"]
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
 
 
 def _nodes_table(doc: dict[str, Any]) -> Table:
@@ -375,9 +386,8 @@ def run(
         sys.stdout.write(json.dumps(doc, default=str) + "\n")
     else:
         out.print(_nodes_table(doc))
-        output = doc["run"]["output"]
-        if output:
-            out.print(f"output: {output.get('published') or output['uri']}", highlight=False)
+        if doc["run"]["output"]:
+            out.print(f"output: {_location(doc['run'])}", highlight=False, soft_wrap=True)
         out.print(f"run {run_row.id}: {doc['run']['status']}", highlight=False)
     raise typer.Exit(code)
 
@@ -459,7 +469,7 @@ def show(
     if doc["invoice"]:
         out.print(_invoice(engine, found.id).to_markdown(), highlight=False, markup=False)
     if run_doc["output"]:
-        out.print(f"output: {run_doc['output'].get('published') or run_doc['output']['uri']}")
+        out.print(f"output: {_location(run_doc)}", highlight=False, soft_wrap=True)
 
 
 @app.command("costs")

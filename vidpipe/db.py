@@ -100,7 +100,7 @@ __all__ = [
     "find_run",
 ]
 
-CURRENT_SCHEMA_VERSION = 3
+CURRENT_SCHEMA_VERSION = 4
 
 RUN_STATUSES = (
     "queued",
@@ -211,6 +211,8 @@ class Run(SQLModel, table=True):
     refresh: list[str] = Field(default_factory=list, sa_type=_json())
     #: The Prefect API the run's flow talks to, so a reviewer's CLI can resume it (schema 2).
     prefect_api_url: str | None = Field(default=None, max_length=255)
+    #: Where the run's result was also published under a readable name (schema 4).
+    published_uri: str | None = Field(default=None, max_length=1024)
 
     @property
     def output_ref(self) -> MediaRef | None:
@@ -438,7 +440,15 @@ def _add_cost_kind(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_cost_entries_kind ON cost_entries (kind)"))
 
 
-MIGRATIONS: dict[int, Migration] = {2: _add_prefect_api_url, 3: _add_cost_kind}
+def _add_published_uri(conn: Connection) -> None:
+    _add_column(conn, "runs", "published_uri", "VARCHAR(1024)")
+
+
+MIGRATIONS: dict[int, Migration] = {
+    2: _add_prefect_api_url,
+    3: _add_cost_kind,
+    4: _add_published_uri,
+}
 
 
 def init_db(engine: Engine) -> int:
@@ -605,6 +615,7 @@ def set_run_status(
     estimated_usd: float | None = None,
     actual_usd: float | None = None,
     prefect_api_url: str | None = None,
+    published_uri: str | None = None,
 ) -> Run:
     """Move a run to `status` in one UPDATE; returns the updated row.
 
@@ -635,6 +646,7 @@ def set_run_status(
         "flow_run_id": flow_run_id,
         "estimated_usd": estimated_usd,
         "prefect_api_url": prefect_api_url,
+        "published_uri": published_uri,
     }
     values.update({key: value for key, value in optional.items() if value is not None})
     with session_scope(engine) as session:

@@ -63,6 +63,7 @@ def test_runs_a_pipeline_to_a_playable_video(run_file, write_pipeline, home: Pat
     assert info.duration_s == pytest.approx(voice + code, abs=0.5)
     published = home / "media" / "runs" / "basic" / doc["run"]["id"] / "final.mp4"
     assert published.is_file()
+    assert doc["run"]["published"] == published.as_uri()
 
 
 def test_dependencies_are_honoured(run_file, write_pipeline):
