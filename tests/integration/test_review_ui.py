@@ -32,8 +32,6 @@ import importlib.util
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -44,6 +42,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from integration.processes import clean_env, free_port, running_prefect_server, stop, tail
 
 CHROMIUM = "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
 CHROMIUM = CHROMIUM or shutil.which("chromium")
@@ -96,39 +96,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any PREFECT_* or VIDPIPE_* (a developer's
-    profile, server or database must not leak in), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDPIPE_"))}
-    env.update(extra)
-    return env
-
-
-def _stop(proc: subprocess.Popen[bytes], grace_s: float = 15) -> None:
-    """SIGTERM the process's own session (started with start_new_session), SIGKILL it if
-    it is still there after `grace_s`."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no output)"
-
-
 @dataclass
 class Server:
     url: str  # http://127.0.0.1:PORT (the UI)
@@ -141,9 +108,9 @@ def prefect_server(tmp_path: Path) -> Iterator[Server]:
     """`prefect server start` with the UI, on a free loopback port; stopped at the end."""
     home = tmp_path / "prefect-server-home"
     home.mkdir()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _clean_env(
+    env = clean_env(
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="true",
@@ -151,31 +118,8 @@ def prefect_server(tmp_path: Path) -> Iterator[Server]:
         PREFECT_CLI_PROMPT="false",
         PREFECT_LOGGING_LEVEL="WARNING",
     )
-    log = home / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start"]
-            + ["--host", "127.0.0.1", "--port", str(port)],
-            cwd=home,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"the Prefect server did not come up (exit {proc.poll()}):\n" + _tail(log)
-                )
-            time.sleep(0.5)
+    with running_prefect_server(home, port, env, timeout_s=SERVER_START_TIMEOUT_S) as log:
         yield Server(url, f"{url}/api", log)
-    finally:
-        _stop(proc)
 
 
 @dataclass
@@ -186,7 +130,7 @@ class VidpipeRun:
     stderr: Path
 
     def output(self) -> str:
-        return f"stdout:\n{_tail(self.stdout)}\nstderr:\n{_tail(self.stderr)}"
+        return f"stdout:\n{tail(self.stdout)}\nstderr:\n{tail(self.stderr)}"
 
 
 @pytest.fixture
@@ -199,7 +143,7 @@ def start_run(tmp_path: Path, prefect_server: Server) -> Iterator:
         pipeline = tmp_path / "gated-ui.yaml"
         pipeline.write_text(textwrap.dedent(text))
         home = tmp_path / "vidpipe-home"
-        env = _clean_env(
+        env = clean_env(
             PREFECT_API_URL=prefect_server.api_url,
             PREFECT_HOME=str(tmp_path / "prefect-client-home"),
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -223,7 +167,7 @@ def start_run(tmp_path: Path, prefect_server: Server) -> Iterator:
         yield start
     finally:
         for run in started:
-            _stop(run.proc)
+            stop([run.proc])
         from vidpipe import db
 
         db.reset_engines()  # close the pool on the test's SQLite file
@@ -242,7 +186,7 @@ def _wait_paused(run: VidpipeRun, server: Server):
     while time.monotonic() < deadline:
         if run.proc.poll() is not None:
             pytest.fail(f"vidpipe run exited {run.proc.returncode} early:\n{run.output()}")
-        lines = _tail(run.stdout).split()
+        lines = tail(run.stdout).split()
         if lines and re.fullmatch(r"[0-9a-f]{32}", lines[0]):  # the run id, printed first
             with contextlib.suppress(OperationalError):  # the file or tables not made yet
                 row = db.get_run(engine, lines[0])
@@ -339,7 +283,7 @@ def test_a_reviewer_approves_a_paused_run_in_the_prefect_ui(
     except subprocess.TimeoutExpired:
         pytest.fail(f"vidpipe run did not finish after the approval:\n{run.output()}")
     assert code == 0, f"vidpipe run exited {code}:\n{run.output()}"
-    assert f"run {row.id}: completed" in _tail(run.stdout)
+    assert f"run {row.id}: completed" in tail(run.stdout)
 
     finished = db.get_run(engine, row.id)
     assert finished.status == "completed", finished

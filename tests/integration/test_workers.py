@@ -27,11 +27,7 @@ About 60 s on 2 cores, 20 of them waiting for the workers to ignore SIGTERM.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +38,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from integration.processes import clean_env, free_port, running_prefect_server, stop
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -56,58 +54,6 @@ RUNS_TIMEOUT_S = 360
 WORKER_STOP_GRACE_S = 20
 UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any PREFECT_* or VIDPIPE_* (a developer's
-    profile or database must not leak in), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDPIPE_"))}
-    env.update(extra)
-    return env
-
-
-def _children(pid: int) -> list[int]:
-    """Every descendant of `pid` (Linux /proc), so flow-run processes a worker started can
-    be stopped too."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rpartition(")")[2].split()
-            parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [p for p, parent in parents.items() if parent == current]
-        found.extend(kids)
-        frontier.extend(kids)
-    return found
-
-
-def _stop(procs: list[subprocess.Popen[bytes]], grace_s: float) -> None:
-    """SIGTERM each process's session, SIGKILL what is left after `grace_s`, then any
-    process they started that outlived them (flow runs in a session of their own)."""
-    running = [p for p in procs if p.poll() is None]
-    leftovers = [child for p in running for child in _children(p.pid)]
-    for proc in running:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    for proc in running:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-    for pid in leftovers:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def _run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
@@ -156,44 +102,21 @@ def server(databases, tmp_path_factory) -> Iterator[Server]:
     """`prefect server start` on the cluster, on a free loopback port; stopped at the end."""
     prefect_db, _ = databases
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
+    port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     common = {
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_CLI_PROMPT": "false",
     }
-    env = _clean_env(
+    env = clean_env(
         **common,
         PREFECT_API_DATABASE_CONNECTION_URL=prefect_db,
         PREFECT_UI_ENABLED="false",  # not needed here; saves start-up time
         PREFECT_LOGGING_LEVEL="WARNING",
     )
-    log = home / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=home,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"the Prefect server did not come up (exit {proc.poll()}):\n"
-                    + log.read_text(errors="replace")[-3000:]
-                )
-            time.sleep(0.5)
+    with running_prefect_server(home, port, env, timeout_s=SERVER_START_TIMEOUT_S) as log:
         yield Server(api_url, {**common, "PREFECT_API_URL": api_url}, log)
-    finally:
-        _stop([proc], grace_s=15)
 
 
 def _write_pipelines(folder: Path) -> list[Path]:
@@ -245,7 +168,7 @@ def _trigger(server: Server, pipelines: list[Path]) -> list[str]:
         subprocess.Popen(
             [PREFECT, "deployment", "run", DEPLOYMENT, "--param", f"pipeline={path}"],
             cwd=REPO,
-            env=_clean_env(**server.env),
+            env=clean_env(**server.env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -301,7 +224,7 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
     pipelines = _write_pipelines(tmp_path / "pipelines")
 
     # The operator's commands of the scaled set-up (README, "Operating vidpipe").
-    cli_env = _clean_env(**server.env, VIDPIPE_REPO=str(REPO))
+    cli_env = clean_env(**server.env, VIDPIPE_REPO=str(REPO))
     _run_cli(["work-pool", "create", POOL, "--type", "process"], cli_env)
     _run_cli(["deploy", "--name", "run-pipeline", "--no-prompt"], cli_env, timeout=180)
     deployment = httpx.get(
@@ -315,7 +238,7 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
     schema = deployment["parameter_openapi_schema"]["properties"]
     assert all(schema[p].get("description") for p in ("pipeline", "mode", "budget_usd"))
 
-    worker_env = _clean_env(
+    worker_env = clean_env(
         **server.env,
         VIDPIPE_HOME=str(home),
         VIDPIPE_DATABASE_URL=vidpipe_db,
@@ -359,7 +282,7 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
             aborted = set(re.findall(rf"Aborted submission of flow run '({UUID})'", log))
             assert began - aborted == {i for i, w in ran_by.items() if w == name}, report
     finally:
-        _stop(list(workers.values()), grace_s=WORKER_STOP_GRACE_S)
+        stop(list(workers.values()), grace_s=WORKER_STOP_GRACE_S)
 
     # vidpipe's own tables, on PostgreSQL: six runs completed, with their node runs.
     engine = db.make_engine(vidpipe_db)
