@@ -46,7 +46,7 @@ from vidpipe.runs import open_run
 from vidpipe.settings import get_settings
 from vidpipe.spec import PipelineSpec, load_spec
 
-__all__ = ["run_pipeline", "PipelineFailed", "PipelineRejected", "IO_WORKERS"]
+__all__ = ["run_pipeline", "estimate_run", "PipelineFailed", "PipelineRejected", "IO_WORKERS"]
 
 #: Threads for node tasks: most of a node's time is spent waiting on a provider, so this
 #: is well above the core count; CPU-bound FFmpeg work is bounded inside `vidpipe.media`.
@@ -133,7 +133,9 @@ def _check_live(plan: Plan, mode: str) -> None:
         ensure_concurrency_limits(live)
 
 
-def _estimate(plan: Plan, run: RunInfo, engine: Any, refresh: list[str]) -> costs.PlanEstimate:
+def estimate_run(
+    plan: Plan, run: RunInfo, engine: Any, refresh: list[str] | tuple[str, ...] = ()
+) -> costs.PlanEstimate:
     """The run's cost estimate, with the nodes expected from cache costing nothing."""
     refreshed = plan.invalidated_by(refresh)
     return costs.estimate_plan(
@@ -148,11 +150,8 @@ def _estimate(plan: Plan, run: RunInfo, engine: Any, refresh: list[str]) -> cost
 def _check_budgets(estimate: costs.PlanEstimate, run: RunInfo, engine: Any) -> None:
     """Refuse the run before anything is paid: over its budget, or over the day's limit."""
     costs.check_run_budget(estimate, run.budget_usd).raise_for_refusal()
-    limits = ledger.daily_limits()
-    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    spent_today = ledger.spent(engine, since=today)
-    if estimate.marginal_usd > 0 and limits.status(spent_today, 0, estimate.marginal_usd) == "hard":
-        raise BudgetError(limits.message(spent_today, 0, estimate.marginal_usd))
+    if estimate.marginal_usd > 0:
+        ledger.check_daily(engine, estimate.marginal_usd)
 
 
 @flow(
@@ -203,15 +202,11 @@ def run_pipeline(
         flow_run_id=str(flow_run.id) if flow_run.id else None,
         prefect_api_url=_api_url(),
     )
-    run = RunInfo(
+    run = RunInfo.for_spec(
+        spec,
+        settings,
         run_id=run_id,
-        pipeline=spec.name,
         mode=mode,
-        video=spec.video,
-        base_dir=str(spec.base_dir) if spec.base_dir else None,
-        database_url=settings.resolved_database_url,
-        storage_url=settings.storage_url or str(settings.media_root.resolve()),
-        placeholder_latency_s=settings.placeholder_latency_s,
         budget_usd=budget_usd if budget_usd is not None else db.get_run(engine, run_id).budget_usd,
     )
     logger.info("run %s of %s (%d nodes, mode %s)", run_id, spec.name, len(plan.order), mode)
@@ -226,7 +221,7 @@ def _run(
 ) -> dict[str, Any]:
     tracker = _Tracker(plan=plan, run=run, engine=engine)
     try:
-        tracker.estimate = _estimate(plan, run, engine, refresh)
+        tracker.estimate = estimate_run(plan, run, engine, refresh)
         db.set_run_status(
             engine, run.run_id, "running", estimated_usd=float(tracker.estimate.marginal_usd)
         )

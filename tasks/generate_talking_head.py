@@ -3,6 +3,7 @@ offline)."""
 
 from __future__ import annotations
 
+from tasks.generate_image import aspect_of
 from tasks.live import client_for
 from tasks.runtime import ExecContext, Output, input_error, node_task
 from vidpipe.providers import placeholder
@@ -22,7 +23,7 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
             ctx.path(inputs["audio"][0]),  # a local file is uploaded as a HeyGen asset
             out,
             avatar_id=cfg.avatar_id,
-            aspect_ratio=cfg.aspect_ratio or _aspect(ctx),
+            aspect_ratio=aspect_of(node, ctx),
             on_job=ctx.on_job,
             resume_job_id=ctx.resume_job_id,
         )
@@ -37,11 +38,6 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
         stands_in_for=cfg.provider,
     )
     return Output(out, "video", usage)
-
-
-def _aspect(ctx: ExecContext) -> str:
-    v = ctx.run.video
-    return "16:9" if v.width > v.height else "9:16" if v.width < v.height else "1:1"
 
 
 task = node_task("generate-talking-head", execute)

@@ -35,7 +35,8 @@ from vidpipe import costs, db, ledger
 from vidpipe.errors import SpecError, StorageError, TransientProviderError, VidpipeError
 from vidpipe.media import VideoTarget, probe
 from vidpipe.refs import Kind, MediaRef, Usage
-from vidpipe.spec import NodeSpec, VideoSettings
+from vidpipe.settings import Settings
+from vidpipe.spec import NodeSpec, PipelineSpec, VideoSettings
 from vidpipe.storage import MediaStore, open_store, sha256_file
 
 __all__ = [
@@ -72,6 +73,23 @@ class RunInfo(BaseModel):
     #: Seconds a placeholder provider waits, standing in for a real provider's latency.
     placeholder_latency_s: float = 0.0
     budget_usd: float | None = None
+
+    @classmethod
+    def for_spec(
+        cls, spec: PipelineSpec, settings: Settings, *, run_id: str, mode: str, **extra: Any
+    ) -> RunInfo:
+        """The run info of a spec under these settings (database, store, latency)."""
+        return cls(
+            run_id=run_id,
+            pipeline=spec.name,
+            mode=mode,
+            video=spec.video,
+            base_dir=str(spec.base_dir) if spec.base_dir else None,
+            database_url=settings.resolved_database_url,
+            storage_url=settings.storage_url or str(settings.media_root.resolve()),
+            placeholder_latency_s=settings.placeholder_latency_s,
+            **extra,
+        )
 
 
 @dataclass(frozen=True)

@@ -110,28 +110,13 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 def plan_estimate(the_plan: Plan, mode: str | None = None) -> Any:
     """The plan's cost estimate, with the nodes this machine's cache already holds."""
     _prepare_prefect()
-    from tasks.caching import predict_cached
+    from flows.pipeline import estimate_run
     from tasks.runtime import RunInfo
-    from vidpipe import costs, ledger
     from vidpipe.settings import get_settings
 
-    spec, settings = the_plan.spec, get_settings()
-    run = RunInfo(
-        run_id="plan",
-        pipeline=spec.name,
-        mode=mode or spec.mode,
-        video=spec.video,
-        base_dir=str(spec.base_dir) if spec.base_dir else None,
-        database_url=settings.resolved_database_url,
-        storage_url=settings.storage_url or str(settings.media_root.resolve()),
-    )
-    return costs.estimate_plan(
-        the_plan,
-        mode=run.mode,
-        book=ledger.price_book(),
-        cached=predict_cached(the_plan, run, _engine(), set()),
-        known=costs.read_asset_texts(spec),
-    )
+    spec = the_plan.spec
+    run = RunInfo.for_spec(spec, get_settings(), run_id="plan", mode=mode or spec.mode)
+    return estimate_run(the_plan, run, _engine())
 
 
 @app.command()

@@ -33,6 +33,7 @@ from vidpipe.spec import NodeSpec, VideoSettings
 __all__ = [
     "price_book",
     "daily_limits",
+    "check_daily",
     "reserve",
     "release",
     "bill",
@@ -78,6 +79,21 @@ def _reserved(
     return costs.reserved_total([costs.reservation_from_entry(r) for r in rows], now)
 
 
+def check_daily(engine: Engine, next_usd: Decimal, *, who: str | None = None) -> None:
+    """Refuse paid work that would pass today's hard limit across runs (spent + active
+    reservations + `next_usd`); warn in the log past the soft one."""
+    limits = daily_limits()
+    day_spent = spent(engine, since=_today())
+    day_reserved = _reserved(engine, since=_today() - costs.DEFAULT_RESERVATION_TTL)
+    state = limits.status(day_spent, day_reserved, next_usd)
+    if state == "ok":
+        return
+    message = limits.message(day_spent, day_reserved, next_usd)
+    if state == "hard":
+        raise BudgetError(f"{who}: {message}" if who else message)
+    _log.warning("%s", message)
+
+
 def reserve(
     engine: Engine,
     *,
@@ -91,7 +107,6 @@ def reserve(
     (None for free work). Raises BudgetError naming the node when the budget would pass."""
     if estimate.usd <= 0:
         return None
-    limits = daily_limits()
     with _reserving:
         if budget_usd is not None:
             run_spent, run_reserved = spent(engine, run_id=run_id), _reserved(engine, run_id=run_id)
@@ -99,15 +114,7 @@ def reserve(
                 raise BudgetError(
                     costs.reservation_refusal(run_spent, run_reserved, estimate, budget_usd)
                 )
-        day_spent = spent(engine, since=_today())
-        day_reserved = _reserved(engine, since=_today() - costs.DEFAULT_RESERVATION_TTL)
-        state = limits.status(day_spent, day_reserved, estimate.usd)
-        if state == "hard":
-            raise BudgetError(
-                f"node '{node.id}': {limits.message(day_spent, day_reserved, estimate.usd)}"
-            )
-        if state == "soft":
-            _log.warning("%s", limits.message(day_spent, day_reserved, estimate.usd))
+        check_daily(engine, estimate.usd, who=f"node '{node.id}'")
         usage = Usage(
             provider=estimate.provider,
             model=estimate.model or "",
