@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tasks.live import client_for
 from tasks.runtime import ExecContext, Output, node_task
+from vidpipe.preflight import aspect_ratio_for
 from vidpipe.providers import placeholder
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
@@ -17,11 +18,9 @@ def prompt_of(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContex
 
 
 def aspect_of(node: NodeSpec, ctx: ExecContext) -> str:
-    """The node's aspect ratio, else the pipeline's video shape as the nearest named one."""
-    if node.config.aspect_ratio:
-        return node.config.aspect_ratio
-    v = ctx.run.video
-    return "16:9" if v.width > v.height else "9:16" if v.width < v.height else "1:1"
+    """The node's aspect ratio, else the pipeline's video shape as the nearest named one
+    (the rule `vidpipe.preflight` checks against what the provider makes)."""
+    return aspect_ratio_for(node, ctx.run.video)
 
 
 def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:

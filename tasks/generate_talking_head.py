@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tasks.generate_image import aspect_of
 from tasks.live import client_for
-from tasks.runtime import ExecContext, Output, input_error, node_task
+from tasks.runtime import ExecContext, Output, node_task
 from vidpipe.providers import placeholder
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
@@ -17,8 +17,8 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
     background = inputs.get("background")
     out = ctx.out(".mp4")
     if ctx.provider != "placeholder":
-        if background:
-            raise input_error(node, "a background is not sent to HeyGen by this version")
+        # A background is refused before the node runs (`vidpipe.preflight`): HeyGen is
+        # not sent one by this version.
         usage = client_for(ctx.provider).talking_head(
             ctx.path(inputs["audio"][0]),  # a local file is uploaded as a HeyGen asset
             out,

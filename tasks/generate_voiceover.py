@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tasks.live import client_for
 from tasks.runtime import ExecContext, Output, node_task
+from vidpipe.preflight import VOICEOVER_SUFFIX
 from vidpipe.providers import placeholder
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
@@ -13,13 +14,12 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
     """Speak the script (the `script` input, else `config.text`)."""
     cfg = node.config
     text = ctx.text(inputs["script"][0]) if inputs.get("script") else cfg.text
+    out = ctx.out(VOICEOVER_SUFFIX[ctx.provider])  # what preflight expects it to make
     if ctx.provider == "placeholder":
-        out = ctx.out(".m4a")
         usage = placeholder.voiceover(
             text, out, voice_id=cfg.voice_id, speed=cfg.speed, stands_in_for=cfg.provider
         )
     else:
-        out = ctx.out(".mp3")
         usage = client_for(ctx.provider).voiceover(
             text,
             out,

@@ -7,6 +7,9 @@ executor is the same for every type:
 - the node run's lifecycle in the database (`running` with a fresh execution id, then
   `completed` with its output or `failed` with its error; a late write from an older
   attempt is ignored by `vidpipe.db.finish_node`);
+- the node's run-time refusals checked first, with the same rules `vidpipe.preflight`
+  applies to the whole file before a run (`node_problems`), so a node the plan passed is
+  not refused here and a refused one costs nothing;
 - inputs handed over as `MediaRef`s and resolved to local files only here;
 - the output stored in the media store (content-addressed) and returned as a `MediaRef`,
   which is all Prefect persists as the cached result;
@@ -22,8 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import httpx
 from prefect import Task, task
@@ -34,6 +38,7 @@ from tasks.caching import CACHE_POLICY, base_key
 from vidpipe import costs, db, ledger
 from vidpipe.errors import SpecError, StorageError, TransientProviderError, VidpipeError
 from vidpipe.media import VideoTarget, probe
+from vidpipe.preflight import Upstream, effective_provider, needs_text, node_problems
 from vidpipe.refs import Kind, MediaRef, Usage
 from vidpipe.settings import Settings
 from vidpipe.spec import NodeSpec, PipelineSpec, VideoSettings
@@ -50,6 +55,7 @@ __all__ = [
     "store_for",
     "is_transient",
     "input_error",
+    "check_node",
 ]
 
 # No Prefect `timeout_seconds`: on the thread-pool runner it cannot interrupt blocking
@@ -149,16 +155,25 @@ class ExecContext:
 Executor = Callable[[NodeSpec, dict[str, list[MediaRef]], ExecContext], Output]
 
 
-def effective_provider(node: NodeSpec, mode: str) -> str | None:
-    """Who really does a generative node's work: its provider in live mode, else the
-    offline placeholder. None for local FFmpeg work and assets."""
-    field = node.decl.provider_field
-    if field is None:
-        return None
-    named = getattr(node.config, field)
-    if mode == "placeholder" or named == "local":
-        return "placeholder"
-    return named
+def check_node(
+    node: NodeSpec, inputs: dict[str, list[MediaRef]], run: RunInfo, store: MediaStore
+) -> None:
+    """The last guard before a node runs: what `vidpipe.preflight` refuses of the file,
+    checked again with the node's real inputs (their file types, their text)."""
+    read_text = needs_text(node, run.mode)
+    known = {
+        slot: [
+            Upstream(
+                suffix=PurePosixPath(urlparse(ref.uri).path).suffix.lower(),
+                text=store.open_text(ref) if read_text and ref.kind == "text" else None,
+            )
+            for ref in refs
+        ]
+        for slot, refs in inputs.items()
+    }
+    problems = node_problems(node, run.mode, video=run.video, base_dir=run.base_dir, inputs=known)
+    if problems:
+        raise input_error(node, "; ".join(str(p) for p in problems))
 
 
 def source_digest(node: NodeSpec, run: RunInfo) -> str | None:
@@ -227,6 +242,7 @@ def _run_node(
     store = store_for(run)
     reservation = None
     try:
+        check_node(node, inputs, run, store)
         if provider not in (None, "placeholder"):
             reservation = _reserve(engine, node, inputs, run, store)
         if provider == "placeholder" and run.placeholder_latency_s > 0:

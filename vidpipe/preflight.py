@@ -1,0 +1,285 @@
+"""What a run would refuse, found before it starts.
+
+Validation (`vidpipe.spec`) checks a file against the catalogue; it does not know which
+provider really does a node's work in a given mode, nor what each provider refuses. A
+live run that met such a refusal only when the node ran would already have paid for the
+nodes before it. `run_problems(spec, mode)` finds every refusal that follows from the
+file alone (the node's config, its wiring, the pipeline's video, its upstream nodes) for
+the mode the run will use, in the same `Problem` form as validation.
+
+The rules live here once: the task wrapper (`tasks/runtime.py`) calls `node_problems` for
+each node before it runs (with what its real inputs are) as the last guard, so the plan
+and the run cannot disagree. Pure: no Prefect, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from vidpipe.spec import NodeSpec, PipelineSpec, Problem, VideoSettings
+
+__all__ = [
+    "ProviderRules",
+    "PROVIDER_RULES",
+    "VOICEOVER_SUFFIX",
+    "Upstream",
+    "effective_provider",
+    "aspect_ratio_for",
+    "needs_text",
+    "node_problems",
+    "run_problems",
+]
+
+
+def effective_provider(node: NodeSpec, mode: str) -> str | None:
+    """Who really does a generative node's work: its provider in live mode, else the
+    offline placeholder. None for local FFmpeg work and assets."""
+    name = node.decl.provider_field
+    if name is None:
+        return None
+    named = getattr(node.config, name)
+    if mode == "placeholder" or named == "local":
+        return "placeholder"
+    return named
+
+
+def aspect_ratio_for(node: NodeSpec, video: VideoSettings) -> str:
+    """The aspect ratio a visual node asks for: its own, else the pipeline's video shape
+    as the nearest named one (16:9, 9:16 or 1:1)."""
+    own = getattr(node.config, "aspect_ratio", None)
+    if own:
+        return own
+    if video.width > video.height:
+        return "16:9"
+    return "9:16" if video.width < video.height else "1:1"
+
+
+@dataclass(frozen=True)
+class ProviderRules:
+    """What a live provider refuses that a node's config or wiring can ask for."""
+
+    #: The provider as messages name it.
+    name: str
+    #: Aspect ratios it makes (None: whatever the config allows).
+    aspect_ratios: tuple[str, ...] | None = None
+    #: Clip lengths it makes, in seconds (None: whatever the config allows).
+    durations_s: tuple[int, ...] | None = None
+    #: What a `model` it accepts looks like, and an example for the message.
+    model: re.Pattern[str] | None = None
+    model_example: str = ""
+    #: Input slots it is not sent by this version.
+    refused_slots: tuple[str, ...] = ()
+    #: File extensions of the audio it takes (None: any).
+    audio_suffixes: tuple[str, ...] | None = None
+    #: Whether it refuses an empty text (nothing to say).
+    needs_text: bool = False
+
+
+_VERSION_ID = r"[0-9a-f]{64}"
+_OWNER_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*"
+
+#: One entry per live provider; `node_problems` applies whichever fields a node can break.
+PROVIDER_RULES: dict[str, ProviderRules] = {
+    # Vertex Veo 3/3.1 make 16:9 or 9:16 clips of 4, 6 or 8 s (`durationSeconds` is sent
+    # as an integer); the model is part of the URL (`models/{model}:predictLongRunning`).
+    "veo3": ProviderRules(
+        name="Veo",
+        aspect_ratios=("16:9", "9:16"),
+        durations_s=(4, 6, 8),
+        model=re.compile(r"^veo-[a-z0-9][a-z0-9.-]*$"),
+        model_example="veo-3.1-fast-generate-001",
+    ),
+    # v3 `POST /v3/videos`: the client does not send a background; audio is uploaded
+    # as a HeyGen asset, which takes MP3 or WAV whose extension matches the format.
+    "heygen": ProviderRules(
+        name="HeyGen",
+        aspect_ratios=("16:9", "9:16", "4:5", "5:4", "1:1"),
+        refused_slots=("background",),
+        audio_suffixes=(".mp3", ".wav"),
+    ),
+    # An official model `owner/name`, or a version `owner/name:<id>` / a bare version id.
+    "replicate": ProviderRules(
+        name="Replicate",
+        model=re.compile(rf"^(?:{_OWNER_NAME}(?::{_VERSION_ID})?|{_VERSION_ID})$"),
+        model_example="owner/name, or owner/name:<64-hex version id>",
+    ),
+    # A script that is empty once stripped gives no request at all.
+    "elevenlabs": ProviderRules(name="ElevenLabs", needs_text=True),
+}
+
+#: The file a voiceover makes, by effective provider (`tasks/generate_voiceover.py`).
+VOICEOVER_SUFFIX: dict[str, str] = {"placeholder": ".m4a", "elevenlabs": ".mp3"}
+
+#: The config field naming the model, by node type.
+_MODEL_FIELD = {"generate-image": "model", "generate-animation": "model"}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What is known of one input before the node runs (None: not known)."""
+
+    #: The media file's extension, lower-cased ('.mp3'); '' for a file without one.
+    suffix: str | None = None
+    #: A text input's content.
+    text: str | None = None
+    #: Where it comes from, for messages ("'narration' (a placeholder voiceover)").
+    origin: str | None = None
+
+
+@dataclass
+class _Checks:
+    node: NodeSpec
+    rules: ProviderRules
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, location: str, what: str) -> None:
+        self.problems.append(Problem(location, f"{what}, or {self.other_providers()}"))
+
+    def other_providers(self) -> str:
+        """'use provider: replicate or local': the node type's other provider values."""
+        name = self.node.decl.provider_field
+        annotation = self.node.decl.config_model.model_fields[name].annotation
+        named = getattr(self.node.config, name)
+        others = [p for p in getattr(annotation, "__args__", ()) if p != named]
+        return f"use provider: {' or '.join(others)}" if others else "use another provider"
+
+
+def _words(values: Sequence[Any]) -> str:
+    items = [str(v) for v in values]
+    return ", ".join(items[:-1]) + f" or {items[-1]}" if len(items) > 1 else items[0]
+
+
+def needs_text(node: NodeSpec, mode: str) -> bool:
+    """Whether `node_problems` looks at the text of the node's text inputs in `mode`
+    (so a run-time caller reads them only then)."""
+    rules = PROVIDER_RULES.get(effective_provider(node, mode) or "")
+    return rules is not None and rules.needs_text
+
+
+def node_problems(
+    node: NodeSpec,
+    mode: str,
+    *,
+    video: VideoSettings,
+    base_dir: object | None,
+    inputs: Mapping[str, Sequence[Upstream]] | None = None,
+) -> list[Problem]:
+    """What a run in `mode` would refuse of one node, from its config, its wiring, the
+    pipeline's `video`, whether asset paths have a folder (`base_dir`) and what is known
+    of its `inputs` (by slot, in order). Locations are relative to the node
+    (`inputs.background`, `config.duration_s`)."""
+    problems: list[Problem] = []
+    asset = node.asset
+    if asset is not None and asset.path is not None and base_dir is None:
+        problems.append(
+            Problem(
+                "asset.path",
+                "a file path needs the pipeline file's folder, and this pipeline was given "
+                "as text: run it from its file, or give the asset as text, url or uri",
+            )
+        )
+    provider = effective_provider(node, mode)
+    rules = PROVIDER_RULES.get(provider) if provider else None
+    if rules is None:
+        return problems
+    check = _Checks(node, rules, problems)
+    cfg = node.config
+    inputs = inputs or {}
+
+    for slot in rules.refused_slots:
+        if node.inputs.get(slot):
+            check.add(
+                f"inputs.{slot}",
+                f"{rules.name} does not take a {slot} in this version: remove `{slot}`",
+            )
+
+    if rules.aspect_ratios is not None and "aspect_ratio" in node.decl.config_fields:
+        ratio = aspect_ratio_for(node, video)
+        if ratio not in rules.aspect_ratios:
+            makes = f"{rules.name} makes {_words(rules.aspect_ratios)} video only"
+            if cfg.aspect_ratio:
+                what = f"{makes}, not {ratio}: set aspect_ratio to one of those"
+            else:
+                what = (
+                    f"unset, it follows the pipeline's {video.width}x{video.height} video "
+                    f"({ratio}), but {makes}: set aspect_ratio to one of those"
+                )
+            check.add("config.aspect_ratio", what)
+
+    durations = rules.durations_s if "duration_s" in node.decl.config_fields else None
+    if durations is not None and cfg.duration_s not in durations:
+        check.add(
+            "config.duration_s",
+            f"{rules.name} makes clips of {_words(durations)} seconds, not "
+            f"{cfg.duration_s:g}: set duration_s to one of those",
+        )
+
+    model_field = _MODEL_FIELD.get(node.type)
+    model = getattr(cfg, model_field) if model_field else None
+    if rules.model is not None and model is not None and not rules.model.match(model):
+        check.add(
+            f"config.{model_field}",
+            f"{model!r} is not a {rules.name} model (like {rules.model_example}): "
+            f"fix `{model_field}`",
+        )
+
+    if rules.audio_suffixes is not None:
+        for up in inputs.get("audio", ()):
+            if up.suffix is not None and up.suffix not in rules.audio_suffixes:
+                got = up.suffix or "a file without an extension"
+                check.add(
+                    "inputs.audio",
+                    f"{rules.name} takes {_words(rules.audio_suffixes)} audio, but "
+                    f"{up.origin or 'this input'} gives {got}: feed it MP3 or WAV",
+                )
+
+    slot = next((s for s in node.decl.slots if s.or_config), None)
+    if rules.needs_text and slot is not None:
+        given = inputs.get(slot.name, ())
+        if given:
+            text, location = given[0].text, f"inputs.{slot.name}"
+        else:
+            text, location = getattr(cfg, slot.or_config, None), f"config.{slot.or_config}"
+        if text is not None and not text.strip():
+            check.add(location, f"{rules.name} has nothing to say (the script is blank): write it")
+    return problems
+
+
+def _upstream(node: NodeSpec, mode: str) -> Upstream:
+    """What the file alone says of a node's output (its file extension, its text)."""
+    if node.asset is not None:
+        which, value = node.asset.source
+        if which == "text":
+            return Upstream(suffix=".txt", text=value, origin=f"'{node.id}'")
+        name = value.split("?")[0] if which == "url" else value  # as tasks/asset.py does
+        suffix = PurePosixPath(name).suffix.lower()
+        if which != "path":
+            suffix = suffix or ".bin"  # a download without an extension
+        return Upstream(suffix=suffix, origin=f"'{node.id}' ({value})")
+    if node.type == "generate-voiceover":
+        provider = effective_provider(node, mode)
+        origin = f"'{node.id}' (a placeholder voiceover)" if provider == "placeholder" else None
+        return Upstream(suffix=VOICEOVER_SUFFIX.get(provider), origin=origin or f"'{node.id}'")
+    return Upstream()
+
+
+def run_problems(spec: PipelineSpec, mode: str) -> list[Problem]:
+    """Every refusal a run of `spec` in `mode` ("placeholder" or "live") would meet that
+    the file already shows, located as validation locates problems
+    (`nodes[3] (host).inputs.background: ...`); empty when there is none."""
+    if mode not in ("placeholder", "live"):
+        raise ValueError(f"mode must be 'placeholder' or 'live', got {mode!r}")
+    problems: list[Problem] = []
+    for i, node in enumerate(spec.nodes):
+        inputs = {
+            slot: [_upstream(spec.node(ref), mode) for ref in refs]
+            for slot, refs in node.inputs.items()
+        }
+        found = node_problems(node, mode, video=spec.video, base_dir=spec.base_dir, inputs=inputs)
+        where = f"nodes[{i}] ({node.id})"
+        problems.extend(Problem(f"{where}.{p.location}", p.message) for p in found)
+    return problems
