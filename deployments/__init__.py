@@ -9,16 +9,32 @@
   `vidpipe-process` process work pool (`ensure_work_pool()` or `prefect work-pool create
   vidpipe-process --type process` creates it) and runs `prefect worker start --pool
   vidpipe-process` on as many machines as needed (README, "Operating vidpipe").
+
+Folders and schedules for `vidpipe serve`, whatever folder it is started from:
+
+- Relative folder settings (`VIDPIPE_PIPELINES_DIR`, default `examples`;
+  `VIDPIPE_NIGHTLY_DIR`, default `pipelines/nightly`) mean the working directory's folder
+  if it exists there, else the repository's (`vidpipe.pipelines.resolve_folder`): served
+  flow runs start in `vidpipe serve`'s working directory (Prefect's serve() runs no pull
+  step).
+- `VIDPIPE_SCHEDULE_OVERRIDES` (JSON: deployment name -> one schedule dict) replaces that
+  deployment's `prefect.yaml` schedules for `vidpipe serve` (`read_deployments`), e.g.
+  `{"sweep-stuck-runs": {"interval": 5}}` in tests. `prefect deploy` reads `prefect.yaml`
+  itself and ignores it.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from vidpipe.errors import SpecError
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -28,8 +44,12 @@ __all__ = [
     "REPO",
     "PREFECT_YAML",
     "WORK_POOL",
+    "SCHEDULE_OVERRIDES_VAR",
+    "ScheduleOverrideError",
     "DeploymentSpec",
     "read_deployments",
+    "schedule_overrides",
+    "apply_schedule_overrides",
     "load_flow",
     "to_runner_deployments",
     "serve_all",
@@ -41,6 +61,15 @@ REPO = Path(__file__).resolve().parent.parent
 PREFECT_YAML = REPO / "prefect.yaml"
 #: The process work pool the deployments of `prefect.yaml` run on.
 WORK_POOL = "vidpipe-process"
+#: The environment variable (a Settings field) whose schedules replace prefect.yaml's.
+SCHEDULE_OVERRIDES_VAR = "VIDPIPE_SCHEDULE_OVERRIDES"
+#: What one schedule dict may hold (the keys `DeploymentSpec.schedule_objects` reads).
+_SCHEDULE_KEYS = {"cron", "interval", "timezone", "active", "parameters", "day_or"}
+
+
+class ScheduleOverrideError(SpecError, ValueError):
+    """VIDPIPE_SCHEDULE_OVERRIDES cannot be used; the message names the variable. A
+    ValueError, and a vidpipe error (so `vidpipe serve` prints one line, exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +113,13 @@ class DeploymentSpec:
         return made
 
 
-def read_deployments(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
-    """The deployments written in `prefect.yaml`, in file order."""
+def read_deployments(
+    path: Path = PREFECT_YAML, *, overrides: Mapping[str, Any] | None = None
+) -> list[DeploymentSpec]:
+    """The deployments written in `prefect.yaml`, in file order, with the schedules of
+    `overrides` (default: VIDPIPE_SCHEDULE_OVERRIDES; `{}` for the file alone)."""
     doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return [
+    specs = [
         DeploymentSpec(
             name=entry["name"],
             entrypoint=entry["entrypoint"],
@@ -98,6 +130,77 @@ def read_deployments(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
         )
         for entry in doc.get("deployments") or []
     ]
+    return apply_schedule_overrides(specs, schedule_overrides() if overrides is None else overrides)
+
+
+def schedule_overrides() -> dict[str, Any]:
+    """VIDPIPE_SCHEDULE_OVERRIDES as read by the settings; ScheduleOverrideError (a
+    ValueError) naming the variable if it is not a JSON object."""
+    from vidpipe.settings import get_settings
+
+    try:
+        return dict(get_settings().schedule_overrides)
+    except Exception as exc:  # pydantic-settings' JSON error, or a validation error
+        if "schedule_overrides" not in str(exc).lower():
+            raise
+        raise ScheduleOverrideError(
+            f"{SCHEDULE_OVERRIDES_VAR} must be a JSON object of deployment name -> one "
+            f'schedule, e.g. \'{{"sweep-stuck-runs": {{"interval": 5}}}}\': {exc}'
+        ) from exc
+
+
+def apply_schedule_overrides(
+    specs: list[DeploymentSpec], overrides: Mapping[str, Any]
+) -> list[DeploymentSpec]:
+    """`specs` with each overridden deployment's schedules replaced by its one schedule.
+
+    Raises ScheduleOverrideError (a ValueError) naming VIDPIPE_SCHEDULE_OVERRIDES for an
+    unknown deployment or a schedule that is not one cron or interval schedule.
+    """
+    known = [s.name for s in specs]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ScheduleOverrideError(
+            f"{SCHEDULE_OVERRIDES_VAR}: unknown deployment {', '.join(map(repr, unknown))}; "
+            f"prefect.yaml has {', '.join(known)}"
+        )
+    return [
+        replace(s, schedules=[_checked_schedule(s.name, overrides[s.name])])
+        if s.name in overrides
+        else s
+        for s in specs
+    ]
+
+
+def _checked_schedule(name: str, item: Any) -> dict[str, Any]:
+    def bad(why: str) -> ScheduleOverrideError:
+        return ScheduleOverrideError(f"{SCHEDULE_OVERRIDES_VAR}: {name}: {why}")
+
+    if not isinstance(item, Mapping):
+        raise bad(f"a schedule is a JSON object, not {item!r}")
+    item = dict(item)
+    extra = sorted(set(item) - _SCHEDULE_KEYS)
+    if extra:
+        raise bad(f"unknown key {', '.join(extra)}; known: {', '.join(sorted(_SCHEDULE_KEYS))}")
+    if ("cron" in item) == ("interval" in item):
+        raise bad("give exactly one of cron (a cron string) or interval (seconds)")
+    interval = item.get("interval")
+    if "interval" in item and (
+        isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0
+    ):
+        raise bad(f"interval is a number of seconds above 0, not {interval!r}")
+    if "cron" in item and not isinstance(item["cron"], str):
+        raise bad(f"cron is a string such as '0 2 * * *', not {item['cron']!r}")
+    if item.get("timezone") is not None:
+        try:
+            zoneinfo.ZoneInfo(str(item["timezone"]))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise bad(f"unknown time zone {item['timezone']!r}") from None
+    try:
+        DeploymentSpec(name=name, entrypoint="-", schedules=[item]).schedule_objects()
+    except (ValueError, TypeError) as exc:  # a malformed cron string
+        raise bad(str(exc)) from exc
+    return item
 
 
 def load_flow(spec: DeploymentSpec) -> Flow[..., Any]:
@@ -137,7 +240,11 @@ def serve_all(names: list[str] | None = None, *, limit: int | None = None) -> No
 
     `limit` caps the flow runs this process runs at once (default: no cap). When the
     process stops, Prefect pauses the served deployments' schedules; serving again
-    resumes them.
+    resumes them. Schedules follow VIDPIPE_SCHEDULE_OVERRIDES where it names a
+    deployment.
+
+    Served flow runs are subprocesses in this process's working directory (no pull
+    step); they find the shipped folders through `vidpipe.pipelines.resolve_folder`.
     """
     from prefect import serve
 

@@ -1,6 +1,14 @@
 """`nightly-batch`: every pipeline file in the nightly folder, each as its own flow run,
 so one failure does not stop the rest; a summary artifact at the end (completed, failed,
-cost, cache savings)."""
+cost, cache savings).
+
+The folder is the `folder` parameter, else VIDPIPE_NIGHTLY_DIR (default
+`pipelines/nightly`, shipped with a small placeholder pipeline). A relative folder is the
+working directory's if it exists there, else the repository's (`vidpipe.pipelines.resolve_folder`),
+so served runs and worker runs find the shipped folder whatever their working directory.
+A missing or empty folder is not an error: the batch ends with 0 pipelines, a warning and
+a summary that says why.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +21,59 @@ from prefect.artifacts import create_markdown_artifact
 from flows.pipeline import run_pipeline
 from vidpipe import costs, db
 from vidpipe.errors import SpecError
+from vidpipe.pipelines import resolve_folder
 from vidpipe.runs import open_run
 from vidpipe.settings import get_settings
 from vidpipe.spec import load_file
 
-__all__ = ["nightly_batch", "nightly_files"]
+__all__ = ["nightly_batch", "nightly_files", "nightly_folder"]
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def nightly_folder(folder: str | Path | None = None) -> Path:
+    """The batch's folder: `folder`, else VIDPIPE_NIGHTLY_DIR; a relative one is looked
+    up in the working directory, then in the repository."""
+    return resolve_folder(folder or get_settings().nightly_dir)
 
 
 def nightly_files(folder: Path) -> list[Path]:
     """The pipeline files of the batch: every .yaml/.yml/.json in the folder, by name."""
     if not folder.is_dir():
         raise SpecError(f"nightly folder {folder} does not exist")
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES)
 
 
-def _summary(rows: list[dict[str, Any]]) -> str:
+def _why_empty(folder: Path) -> str | None:
+    """Why the folder gives no pipelines, or None when it has some."""
+    if not folder.exists():
+        return "does not exist"
+    if not folder.is_dir():
+        return "is not a folder"
+    if not nightly_files(folder):
+        return f"has no pipeline files ({', '.join(SUFFIXES)})"
+    return None
+
+
+def _empty_summary(folder: Path, why: str) -> str:
+    return "\n".join(
+        [
+            "# Nightly batch: 0 pipelines",
+            "",
+            f"0 pipelines: folder `{folder.absolute()}` {why}.",
+            "",
+            "Put pipeline files there, or set VIDPIPE_NIGHTLY_DIR (or the `folder` "
+            "parameter) to the folder that holds them.",
+        ]
+    )
+
+
+def _summary(folder: Path, rows: list[dict[str, Any]]) -> str:
     done = sum(r["status"] == "completed" for r in rows)
     lines = [
         f"# Nightly batch: {done} of {len(rows)} completed",
+        "",
+        f"Folder: `{folder.absolute()}`",
         "",
         "| pipeline | run | status | billed | saved by cache | error |",
         "|---|---|---|---|---|---|",
@@ -52,19 +95,31 @@ def nightly_batch(folder: str | None = None, mode: str | None = None) -> list[di
     """Run every pipeline of the nightly folder; approval gates are approved automatically.
 
     Args:
-        folder: The folder of pipeline files (default: VIDPIPE_NIGHTLY_DIR, `pipelines/nightly`).
+        folder: The folder of pipeline files (default: VIDPIPE_NIGHTLY_DIR, `pipelines/nightly`;
+            a relative folder is the working directory's, else the repository's).
         mode: placeholder or live for every pipeline (default: each file's own).
     """
     logger = get_run_logger()
+    folder_path = nightly_folder(folder)
+    why = _why_empty(folder_path)
+    if why is not None:
+        logger.warning("nightly batch: 0 pipelines: folder %s %s", folder_path.absolute(), why)
+        create_markdown_artifact(
+            _empty_summary(folder_path, why),
+            key="nightly-batch-summary",
+            description="Nightly batch summary",
+        )
+        return []
     settings = get_settings()
     engine = db.make_engine(settings.resolved_database_url)
     db.init_db(engine)
-    folder_path = Path(folder or settings.nightly_dir)
     rows = [_run_one(engine, path, mode) for path in nightly_files(folder_path)]
     for row in rows:
         logger.info("%s: %s", row["file"], row["status"])
     create_markdown_artifact(
-        _summary(rows), key="nightly-batch-summary", description="Nightly batch summary"
+        _summary(folder_path, rows),
+        key="nightly-batch-summary",
+        description="Nightly batch summary",
     )
     return [{**r, "billed": float(r["billed"]), "saved": float(r["saved"])} for r in rows]
 

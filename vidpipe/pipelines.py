@@ -5,8 +5,11 @@ types a short name (`explainer`), a path, or pastes the file's content. `resolve
 turns a name into the file's path and leaves everything else as it is, so the flow's
 `load_spec` sees a path or content exactly as before.
 
-The folder is `VIDPIPE_PIPELINES_DIR` (default `examples/`, relative to the working
-directory, which the deployments' pull step sets to the repository).
+The folder is `VIDPIPE_PIPELINES_DIR` (default `examples/`). A relative folder setting
+(this one, and the nightly batch's) means the working directory's folder if it is there,
+else the repository's (`resolve_folder`): served flow runs start in `vidpipe serve`'s
+working directory, worker runs in the repository (the pull step), and both find the
+shipped folders.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from pathlib import Path
 
 from vidpipe.errors import SpecError
 
-__all__ = ["SUFFIXES", "list_pipelines", "resolve_pipeline"]
+__all__ = ["REPO", "SUFFIXES", "list_pipelines", "resolve_folder", "resolve_pipeline"]
+
+#: The repository (or installed source tree) that ships `examples/` and `pipelines/`.
+REPO = Path(__file__).resolve().parent.parent
 
 #: The file suffixes a pipeline name may stand for, in the order they are tried.
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -32,6 +38,19 @@ def _looks_like_content(value: str) -> bool:
 
 def _is_name(value: str) -> bool:
     return bool(_NAME.match(value))
+
+
+def resolve_folder(path: str | Path, cwd: Path | None = None) -> Path:
+    """A folder setting as used: absolute paths as they are; a relative one is the
+    working directory's if it exists there, else the repository's if it exists there,
+    else left relative (to be reported missing)."""
+    folder = Path(path)
+    if folder.is_absolute():
+        return folder
+    here = Path.cwd() if cwd is None else cwd
+    if (here / folder).exists() or not (REPO / folder).exists():
+        return folder
+    return REPO / folder
 
 
 def list_pipelines(pipelines_dir: str | Path) -> list[str]:
@@ -54,7 +73,7 @@ def resolve_pipeline(value: str, pipelines_dir: str | Path) -> str:
     text = value.strip()
     if not text or _looks_like_content(value) or not _is_name(text) or Path(text).is_file():
         return value
-    folder = Path(pipelines_dir)
+    folder = resolve_folder(pipelines_dir)
     names = [text] if text.endswith(SUFFIXES) else [f"{text}{suffix}" for suffix in SUFFIXES]
     for name in names:
         candidate = folder / name

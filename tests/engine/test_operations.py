@@ -50,7 +50,11 @@ def test_blocks_register_and_a_saved_block_wins_over_the_environment(home, monke
 
 def test_the_nightly_batch_isolates_failures(home, tmp_path: Path):
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     from flows.nightly import nightly_batch
 
@@ -66,7 +70,8 @@ def test_the_nightly_batch_isolates_failures(home, tmp_path: Path):
         "  - {id: clip, type: asset, asset: {kind: video, path: broken.mp4}}\n"
     )
     (folder / "c-invalid.yaml").write_text("name: Not A Slug\nnodes: []\n")
-    rows = nightly_batch(folder=str(folder))
+    state = nightly_batch(folder=str(folder), return_state=True)
+    rows = state.result()
     assert [(r["file"], r["status"]) for r in rows] == [
         ("a-good.yaml", "completed"),
         ("b-failing.yaml", "failed"),
@@ -75,7 +80,10 @@ def test_the_nightly_batch_isolates_failures(home, tmp_path: Path):
     assert "clip" in rows[1]["error"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["nightly-batch-summary"]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["nightly-batch-summary"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            )
         )
     assert "1 of 3 completed" in found[0].data
 
@@ -132,3 +140,33 @@ def test_a_run_whose_flow_run_crashed_is_swept_at_once(home, write_pipeline):
     assert [s.run_id for s in swept] == [run_id]
     assert "CRASHED" in db.get_run(engine, run_id).error
     assert db.get_node_run(engine, run_id, "a").status == "skipped"
+
+
+def test_a_run_whose_flow_run_was_cancelled_is_swept_cancelled(home, write_pipeline):
+    from vidpipe.runs import open_run
+    from vidpipe.spec import load_spec
+
+    engine = db.make_engine(get_settings().resolved_database_url)
+    db.init_db(engine)
+    spec = load_spec(
+        write_pipeline(
+            "waits",
+            f"name: waits\n{TINY}\nnodes:\n"
+            "  - {id: a, type: asset, asset: {kind: text, text: x}}\n"
+            "  - {id: gate_1, type: approval, inputs: {items: [a]}}\n",
+        )
+    )
+    run_id = open_run(engine, spec).id
+    db.set_run_status(engine, run_id, "running", flow_run_id="fr-2")
+    gate = db.start_node(engine, run_id, "gate_1")
+    assert gate
+    db.set_run_status(engine, run_id, "awaiting_approval")
+    assert sweeper.sweep(engine, threshold=timedelta(seconds=0)) == [], "waiting is not stuck"
+    swept = sweeper.sweep(engine, flow_run_states={"fr-2": "CANCELLED"})
+    assert [s.run_id for s in swept] == [run_id]
+    run = db.get_run(engine, run_id)
+    assert run.status == "cancelled" and "cancelled" in run.error
+    assert {n.node_id: n.status for n in db.node_runs(engine, run_id)} == {
+        "a": "skipped",
+        "gate_1": "failed",
+    }
