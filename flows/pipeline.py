@@ -14,17 +14,27 @@ which the flow records as `skipped`; independent branches run to the end, and th
 Approval gates (`approval` nodes) are decided in the flow itself, since only a flow run
 can pause: work that does not depend on a gate is submitted first and keeps running while
 the gate waits; what follows a gate is submitted once it is approved.
+
+Every way a run can end leaves it ended, with its reason and nothing inside it still
+`running`: the normal end (`_finish`), any exception or interrupt in the flow (refused
+credentials, a budget, a failed pause, a bug: `db.end_run` in `run_pipeline`),
+cancellation in Prefect (a watcher thread, and the `on_cancellation` hook where a runner
+or worker kills the flow run), a crash (`on_crashed`); and a process killed outright is
+found by the next command on its host (`vidpipe.sweeper.reap_dead`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_client, get_run_logger
+from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
@@ -37,16 +47,27 @@ from tasks.approval import decide_gate
 from tasks.caching import predict_cached
 from tasks.live import check_credentials, ensure_concurrency_limits
 from tasks.runtime import RunInfo, effective_provider, store_for
-from vidpipe import costs, db, ledger
-from vidpipe.errors import BudgetError, SpecError, VidpipeError
+from vidpipe import costs, db, ledger, liveness, media
+from vidpipe.errors import SpecError, VidpipeError
 from vidpipe.pipelines import resolve_pipeline
 from vidpipe.plan import Plan, build_plan
+from vidpipe.preflight import run_problems
 from vidpipe.refs import MediaRef
 from vidpipe.runs import open_run
 from vidpipe.settings import get_settings
 from vidpipe.spec import PipelineSpec, load_spec
 
-__all__ = ["run_pipeline", "estimate_run", "PipelineFailed", "PipelineRejected", "IO_WORKERS"]
+__all__ = [
+    "run_pipeline",
+    "estimate_run",
+    "PipelineFailed",
+    "PipelineRejected",
+    "RunCancelled",
+    "IO_WORKERS",
+    "CANCEL_POLL_S",
+    "interrupt_on_cancel",
+    "mark_cancelled",
+]
 
 #: Threads for node tasks: most of a node's time is spent waiting on a provider, so this
 #: is well above the core count; CPU-bound FFmpeg work is bounded inside `vidpipe.media`.
@@ -63,6 +84,109 @@ class PipelineRejected(VidpipeError):
     """A reviewer rejected an approval gate."""
 
     exit_code = 3
+
+
+class RunCancelled(VidpipeError):
+    """The run was cancelled (in the Prefect UI or API, or by a signal to its process)."""
+
+    exit_code = 1
+
+
+#: How often a running flow asks Prefect whether its flow run was cancelled.
+CANCEL_POLL_S = 3.0
+
+#: Set by the CLI, which runs the flow in its own main thread: on a cancellation seen in
+#: Prefect, interrupt that thread (as Ctrl-C would) so the process stops. A flow run
+#: started by a runner or worker is stopped by that runner, which kills its process.
+interrupt_on_cancel = threading.Event()
+
+
+def _termination_reason() -> str:
+    """Why the flow got SIGTERM: a cancellation its runner or worker carried out (Prefect
+    says so before the signal), or a plain `kill`."""
+    try:
+        from prefect._internal.control_listener import get_intent
+    except ImportError:  # a Prefect without the control channel
+        return "terminated (SIGTERM)"
+    return "cancelled in Prefect" if get_intent() == "cancel" else "terminated (SIGTERM)"
+
+
+def _ending(exc: BaseException) -> tuple[str, str]:
+    """How a run that stopped with `exc` ends: its status and its reason."""
+    if isinstance(exc, TerminationSignal):
+        return "cancelled", _termination_reason()
+    if isinstance(exc, KeyboardInterrupt | RunCancelled):
+        return "cancelled", str(exc) or "interrupted"
+    if isinstance(exc, VidpipeError):
+        return "failed", str(exc).strip() or type(exc).__name__
+    return "failed", f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+
+
+class _CancelWatch:
+    """Watches the flow run's Prefect state from a daemon thread: a flow run cancelled in
+    the UI (or API) ends the vidpipe run `cancelled` within `CANCEL_POLL_S`, whether the
+    flow is running nodes or paused at a gate (a paused flow only notices a resume)."""
+
+    def __init__(self, engine: Any, run_id: str, flow_run_id: Any):
+        self.engine, self.run_id, self.flow_run_id = engine, run_id, flow_run_id
+        self.main = threading.main_thread().ident
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="vidpipe-cancel", daemon=True)
+
+    def __enter__(self) -> _CancelWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def _cancelled(self) -> bool:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(self.flow_run_id).state
+        return state is not None and (state.is_cancelling() or state.is_cancelled())
+
+    def _loop(self) -> None:
+        while not self._stop.wait(CANCEL_POLL_S):
+            try:
+                if not self._cancelled():
+                    continue
+            except Exception:  # noqa: BLE001 - the API may be briefly away; ask again
+                continue
+            db.end_run(self.engine, self.run_id, "cancelled", "cancelled in Prefect")
+            if interrupt_on_cancel.is_set() and self.main is not None:
+                mark_cancelled(self.flow_run_id)
+                signal.pthread_kill(self.main, signal.SIGINT)
+            return
+
+
+def mark_cancelled(flow_run_id: Any) -> None:
+    """Move an in-process flow run to Cancelled. No runner does it for a flow run that
+    `vidpipe run` runs itself, and the engine reports the interrupt that stops it as a
+    crash: the CLI calls this again once the flow has unwound, so the Prefect UI shows
+    the same ending as vidpipe."""
+    from prefect.states import Cancelled
+
+    with contextlib.suppress(Exception), get_client(sync_client=True) as client:
+        client.set_flow_run_state(
+            flow_run_id, Cancelled(message="cancelled in Prefect"), force=True
+        )
+
+
+def _hook_end(flow_run: Any, status: str, reason: str) -> None:
+    engine = db.make_engine(get_settings().resolved_database_url)
+    found = db.run_for_flow_run(engine, str(flow_run.id))
+    if found is not None:
+        db.end_run(engine, found.id, status, reason)
+
+
+def _on_cancellation(flow: Any, flow_run: Any, state: Any) -> None:
+    """Runs in the runner or worker that kills a cancelled flow run's process."""
+    _hook_end(flow_run, "cancelled", "cancelled in Prefect")
+
+
+def _on_crashed(flow: Any, flow_run: Any, state: Any) -> None:
+    message = (getattr(state, "message", None) or "").strip()
+    _hook_end(flow_run, "failed", "the flow run crashed" + (f": {message}" if message else ""))
 
 
 def _run_name() -> str:
@@ -124,8 +248,12 @@ def _check_refresh(spec: PipelineSpec, refresh: list[str]) -> None:
 
 
 def _check_live(plan: Plan, mode: str) -> None:
-    """Refuse a live run whose providers cannot be called, before anything is paid for;
-    make sure each provider's concurrency limit exists."""
+    """Refuse a run that a node would refuse (`vidpipe.preflight`) or whose live providers
+    cannot be called, before anything is paid for; make sure each live provider's
+    concurrency limit exists."""
+    problems = run_problems(plan.spec, mode)
+    if problems:
+        raise SpecError(f"a {mode} run would be refused: " + "; ".join(map(str, problems)))
     providers = {effective_provider(plan.node(n), mode) for n in plan.order}
     live = {p for p in providers if p not in (None, "placeholder")}
     check_credentials(live)
@@ -160,6 +288,8 @@ def _check_budgets(estimate: costs.PlanEstimate, run: RunInfo, engine: Any) -> N
     task_runner=ThreadPoolTaskRunner(max_workers=IO_WORKERS),
     log_prints=False,
     validate_parameters=True,
+    on_cancellation=[_on_cancellation],
+    on_crashed=[_on_crashed],
 )
 def run_pipeline(
     pipeline: str,
@@ -185,23 +315,48 @@ def run_pipeline(
     if from_blocks:
         logger.info("settings from saved blocks: %s", ", ".join(from_blocks))
     settings = get_settings()
+    engine = db.make_engine(settings.resolved_database_url)
+    db.init_db(engine)
+    opened = [run_id] if run_id else []
+    try:
+        return _open_and_run(engine, settings, pipeline, mode, budget_usd, refresh, approve, opened)
+    except BaseException as exc:
+        status, reason = _ending(exc)
+        if status == "cancelled":
+            media.stop_all()  # its node threads would otherwise wait for FFmpeg to end
+        for one in opened:  # ended here unless it already ended (`_finish`, a cancel)
+            db.end_run(engine, one, status, reason)
+        raise
+
+
+def _open_and_run(
+    engine: Any,
+    settings: Any,
+    pipeline: str,
+    mode: str | None,
+    budget_usd: float | None,
+    refresh: list[str] | None,
+    approve: str | None,
+    opened: list[str],
+) -> dict[str, Any]:
+    logger = get_run_logger()
     spec = load_spec(resolve_pipeline(pipeline, settings.pipelines_dir))
+    if not opened:
+        opened.append(open_run(engine, spec, mode=mode, budget_usd=budget_usd).id)
+    run_id = opened[0]
     refresh = list(refresh or [])
     _check_refresh(spec, refresh)
     mode = mode or spec.mode
-    plan = build_plan(spec)
-    _check_live(plan, mode)
-
-    engine = db.make_engine(settings.resolved_database_url)
-    db.init_db(engine)
-    run_id = run_id or open_run(engine, spec, mode=mode, budget_usd=budget_usd, refresh=refresh).id
     db.set_run_status(
         engine,
         run_id,
         "running",
         flow_run_id=str(flow_run.id) if flow_run.id else None,
         prefect_api_url=_api_url(),
+        runner=liveness.this_process(),
     )
+    plan = build_plan(spec)
+    _check_live(plan, mode)
     run = RunInfo.for_spec(
         spec,
         settings,
@@ -212,29 +367,29 @@ def run_pipeline(
     logger.info("run %s of %s (%d nodes, mode %s)", run_id, spec.name, len(plan.order), mode)
     # The cache index (Prefect's result records) lives beside the media it points at, in
     # this VIDPIPE_HOME, whoever started the flow run (CLI, `vidpipe serve`, a worker).
-    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: settings.results_dir}):
+    with (
+        temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: settings.results_dir}),
+        _CancelWatch(engine, run_id, flow_run.id) if flow_run.id else _nothing(),
+    ):
         return _run(plan, run, engine, refresh, approve)
+
+
+@contextlib.contextmanager
+def _nothing() -> Any:
+    yield
 
 
 def _run(
     plan: Plan, run: RunInfo, engine: Any, refresh: list[str], approve: str | None
 ) -> dict[str, Any]:
     tracker = _Tracker(plan=plan, run=run, engine=engine)
-    try:
-        tracker.estimate = estimate_run(plan, run, engine, refresh)
-        db.set_run_status(
-            engine, run.run_id, "running", estimated_usd=float(tracker.estimate.marginal_usd)
-        )
-        _check_budgets(tracker.estimate, run, engine)
-    except BudgetError as exc:
-        _finish_early(tracker, exc)
-        raise
+    tracker.estimate = estimate_run(plan, run, engine, refresh)
+    db.set_run_status(
+        engine, run.run_id, "running", estimated_usd=float(tracker.estimate.marginal_usd)
+    )
+    _check_budgets(tracker.estimate, run, engine)
     tracker.progress_id = report.progress(tracker, None)
-    try:
-        rejected = _execute(plan, run, tracker, refresh, approve)
-    except BaseException as exc:
-        _finish_early(tracker, exc)
-        raise
+    rejected = _execute(plan, run, tracker, refresh, approve)
     return _finish(tracker.plan, run, tracker, engine, rejected)
 
 
@@ -387,13 +542,6 @@ def _state_error(future: PrefectFuture[MediaRef]) -> str:
         text = str(exc).strip() or type(exc).__name__
         return text.splitlines()[0][:500]
     return future.state.message or "failed"
-
-
-def _finish_early(tracker: _Tracker, exc: BaseException) -> None:
-    """The run stopped before its end (an approval timed out, a crash): record it so."""
-    never_ran = [n for n in tracker.plan.order if n not in tracker.done]
-    db.skip_nodes(tracker.engine, tracker.run.run_id, never_ran, "the run stopped early")
-    db.set_run_status(tracker.engine, tracker.run.run_id, "failed", error=str(exc)[:2000])
 
 
 def _finish(

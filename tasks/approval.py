@@ -12,6 +12,8 @@ the file itself; the flow re-runs those nodes and what depends on them up to the
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,11 +37,26 @@ __all__ = [
     "ApprovalTimedOut",
     "decide_gate",
     "apply_revisions",
+    "pause_key",
     "PAUSE_POLL_S",
 ]
 
 #: How often a paused flow asks the server whether it was resumed.
 PAUSE_POLL_S = 2
+
+
+def pause_key(gate: str, pause: int) -> str:
+    """The key of a gate's `pause`-th pause (1, 2, ...) in one flow run.
+
+    Prefect stores a pause's input under `paused-{key}-...` and accepts only lowercase
+    letters, digits and dashes there, while node ids may also hold `_`. So the key is the
+    id made safe (readable in the UI) plus a short digest of the exact id, which keeps two
+    ids that differ only in `_` versus `-` apart, plus the pause's number: Prefect refuses
+    to pause twice under one key, and each round of a revision is a new pause.
+    """
+    safe = re.sub(r"[^a-z0-9-]+", "-", gate.lower()).strip("-") or "gate"
+    digest = hashlib.sha256(gate.encode()).hexdigest()[:8]
+    return f"{safe}-{digest}-{pause}"
 
 
 class ReviewDecision(RunInput):
@@ -161,13 +178,14 @@ def _review_markdown(plan: Plan, gate: str, round_: int, tracker: Any, note: str
         duration = f"{ref.duration_s:.1f} s" if ref.duration_s else ""
         lines.append(f"| {item} | {ref.kind} | {duration} | {_view_link(store, ref)} |")
     held = sorted(plan.gated_by(gate))
+    run_id = tracker.run.run_id
     lines += ["", *_money_lines(plan, gate, tracker)]
     lines += [
         f"Approving starts: {', '.join(held) or 'nothing more'}.",
         "",
         "Decide in the resume form (approve, reject, or revise with revisions), or from a "
-        "terminal: `vidpipe approve RUN`, `vidpipe reject RUN --notes ...`, "
-        "`vidpipe revise RUN --set NODE.FIELD=VALUE`.",
+        f"terminal: `vidpipe approve {run_id}`, `vidpipe reject {run_id} --notes ...`, "
+        f"`vidpipe revise {run_id} --set NODE.FIELD=VALUE`.",
     ]
     return "\n".join(lines)
 
@@ -210,7 +228,7 @@ def decide_gate(
                     wait_for_input=ReviewDecision,
                     timeout=config.timeout_s,
                     poll_interval=PAUSE_POLL_S,
-                    key=f"{gate}-{pauses}",
+                    key=pause_key(gate, pauses),
                 )
             except FlowPauseTimeout:
                 decision = _on_timeout(engine, run, gate, round_, execution_id, config)

@@ -19,7 +19,7 @@ import httpx
 
 from tasks.runtime import ExecContext, Output, input_error, node_task
 from vidpipe.errors import MediaError, SpecError, StorageError, TransientProviderError
-from vidpipe.media import probe
+from vidpipe.media import MediaInfo, check_decodes, probe
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
 
@@ -43,13 +43,26 @@ def _check_kind(node: NodeSpec, path: Path, source: str) -> None:
         info = probe(path)
     except MediaError as exc:
         raise input_error(node, f"{source} is not a readable {kind} file: {exc}") from None
-    ok = {
+    if not _kind_matches(kind, info):
+        raise input_error(node, f"{source} is not {kind}")
+    try:
+        check_decodes(path, kind)
+    except MediaError as exc:
+        raise input_error(node, f"{source} is a corrupt {kind} file: {_first_line(exc)}") from None
+
+
+def _kind_matches(kind: str, info: MediaInfo) -> bool:
+    return {
         "video": info.has_video and not info.is_image,
         "audio": info.has_audio and not info.has_video,
         "image": info.is_image,
     }[kind]
-    if not ok:
-        raise input_error(node, f"{source} is not {kind}")
+
+
+def _first_line(exc: MediaError) -> str:
+    """What FFmpeg said first about the damage (its later lines repeat it)."""
+    said = [line for line in exc.stderr_tail.splitlines() if line.strip()]
+    return said[0].split("] ")[-1].strip() if said else str(exc).splitlines()[0]
 
 
 def _too_large(node: NodeSpec, url: str) -> SpecError:

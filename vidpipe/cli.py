@@ -1,15 +1,18 @@
 """The `vidpipe` command line (typer).
 
 Every listing command takes `--json` and then prints one JSON document on stdout and
-nothing else there. Exit codes (SPEC.md): 0 success, 1 the run failed (or, for
-`validate`, a file is invalid), 2 bad input, 3 rejected by a reviewer, 4 refused by a
-budget. A `VidpipeError` becomes one clear line on stderr, never a traceback.
+nothing else there. Exit codes (SPEC.md): 0 success, 1 the run failed or was cancelled
+(or, for `validate`, a file is invalid), 2 bad input, 3 rejected by a reviewer, 4 refused
+by a budget; a run stopped by Ctrl-C exits 130, by SIGTERM 143. A `VidpipeError` becomes
+one clear line on stderr, never a traceback (unless `--debug` or `VIDPIPE_DEBUG=1`).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,18 +41,68 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 RunArg = Annotated[str, typer.Argument(metavar="RUN", help="A run id (or its first characters).")]
 
 
+#: `--debug` (or VIDPIPE_DEBUG=1): tracebacks for every error, user errors included.
+_debug = {"on": False}
+
+
+def _debugging() -> bool:
+    if _debug["on"]:
+        return True
+    from vidpipe.settings import get_settings
+
+    try:
+        return get_settings().debug
+    except VidpipeError:
+        return False
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"vidpipe {version('vidpipe')}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks, also for errors you caused.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """AI-generated video pipelines as Prefect flows."""
+    _debug["on"] = debug
+
+
 def _emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     sys.stdout.flush()
 
 
 def _fail(error: VidpipeError) -> typer.Exit:
+    if _debugging():
+        traceback.print_exception(error)
     err.print(f"[red]error:[/red] {error}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(error.exit_code)
 
 
-def _load_plan(file: Path) -> Plan:
+def _load(file: Path, mode: str | None) -> Any:
+    """A file loaded and validated, with what a run in `mode` (default: the file's own)
+    would refuse added to its problems (`vidpipe.preflight`)."""
+    from vidpipe.preflight import run_problems
+
     result = load_file(file)
+    if result.valid:
+        result.problems.extend(run_problems(result.spec, mode or result.spec.mode))
+    return result
+
+
+def _load_plan(file: Path, mode: str | None = None) -> Plan:
+    result = _load(file, mode)
     if not result.valid:
         err.print(format_problems(result.source, result.problems), highlight=False, markup=False)
         raise typer.Exit(2)
@@ -57,13 +110,27 @@ def _load_plan(file: Path) -> Plan:
     return build_plan(result.spec)
 
 
+ModeOpt = Annotated[
+    str | None,
+    typer.Option(help="placeholder (offline, free) or live (real providers); default: the file's."),
+]
+
+
+def _check_mode(mode: str | None) -> None:
+    if mode not in (None, "placeholder", "live"):
+        raise _fail(SpecError(f"--mode must be placeholder or live, got {mode!r}"))
+
+
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Pipeline files (YAML or JSON).")],
+    mode: ModeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check pipeline files and report every problem in each, at once."""
-    results = [load_file(f) for f in files]
+    """Check pipeline files and report every problem in each, at once: the file's own,
+    and what a run in its mode (or --mode) would refuse before paying."""
+    _check_mode(mode)
+    results = [_load(f, mode) for f in files]
     if as_json:
         _emit_json([r.to_json() for r in results])
     else:
@@ -128,9 +195,8 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Show execution order, parallel groups, approval gates, and the cost estimate."""
-    if mode not in (None, "placeholder", "live"):
-        raise _fail(SpecError(f"--mode must be placeholder or live, got {mode!r}"))
-    the_plan = _load_plan(file)
+    _check_mode(mode)
+    the_plan = _load_plan(file, mode)
     doc = plan_document(the_plan)
     try:
         estimate = plan_estimate(the_plan, mode)
@@ -185,10 +251,14 @@ STATUS_STYLE = {
 
 
 def _engine():
-    from vidpipe import db
+    """This home's database, ready; runs whose process on this host died are ended first
+    (`sweeper.reap_dead`), so no command shows a dead run as still going."""
+    from vidpipe import db, sweeper
 
     engine = db.make_engine()
     db.init_db(engine)
+    for gone in sweeper.reap_dead(engine):
+        err.print(f"run {gone.run_id} ended as failed: {gone.reason}", highlight=False)
     return engine
 
 
@@ -326,11 +396,19 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline; prints the run id first and the output path at the end."""
-    if mode not in (None, "placeholder", "live"):
-        raise _fail(SpecError(f"--mode must be placeholder or live, got {mode!r}"))
-    if approve not in (None, "auto"):
-        raise _fail(SpecError(f"--approve takes only 'auto', got {approve!r}"))
-    the_plan = _load_plan(file)
+    from vidpipe.settings import get_settings
+
+    try:
+        if mode not in (None, "placeholder", "live"):
+            raise SpecError(f"--mode must be placeholder or live, got {mode!r}")
+        if approve not in (None, "auto"):
+            raise SpecError(f"--approve takes only 'auto', got {approve!r}")
+        if budget is not None and not budget >= 0:
+            raise SpecError(f"--budget must be a number of USD, 0 or more, got {budget}")
+        get_settings()  # bad settings are refused before a run is opened
+    except VidpipeError as exc:
+        raise _fail(exc) from None
+    the_plan = _load_plan(file, mode)
     spec = the_plan.spec
     unknown = [n for n in refresh or [] if n not in spec.by_id]
     if unknown:
@@ -349,23 +427,7 @@ def run(
                 f"another terminal with `vidpipe approve|reject|revise {run_row.id[:8]}` "
                 "or in the Prefect UI's resume form"
             )
-    from flows.pipeline import run_pipeline
-
-    code = 0
-    with _LiveProgress(engine, run_row.id, enabled=not as_json and err.is_terminal):
-        try:
-            run_pipeline(
-                pipeline=str(file.resolve()),
-                mode=mode,
-                budget_usd=budget,
-                refresh=list(refresh or []),
-                approve=approve,
-                run_id=run_row.id,
-            )
-        except VidpipeError as exc:
-            code = exc.exit_code
-            if not as_json:
-                err.print(f"[red]{exc}[/red]", highlight=False)
+    code = _run_flow(engine, run_row.id, file, mode, budget, refresh, approve, as_json)
     doc = show_document(engine, run_row.id)
     if as_json:
         sys.stdout.write(json.dumps(doc, default=str) + "\n")
@@ -373,8 +435,88 @@ def run(
         out.print(_nodes_table(doc))
         if doc["run"]["output"]:
             out.print(f"output: {_location(doc['run'])}", highlight=False, soft_wrap=True)
-        out.print(f"run {run_row.id}: {doc['run']['status']}", highlight=False)
+        ending = doc["run"]["status"]
+        if ending in ("cancelled", "failed") and doc["run"]["error"] and code in (1, 130, 143):
+            ending += f" ({doc['run']['error']})"
+        out.print(f"run {run_row.id}: {ending}", highlight=False, markup=False)
     raise typer.Exit(code)
+
+
+class _Stopped(KeyboardInterrupt):
+    """The process was asked to stop (Ctrl-C, SIGTERM): the run ends `cancelled`."""
+
+    def __init__(self, reason: str, exit_code: int):
+        super().__init__(reason)
+        self.exit_code = exit_code
+
+
+def _stop_on(signum: int, frame: Any) -> None:
+    if signum == signal.SIGTERM:
+        raise _Stopped("terminated (SIGTERM)", 143)
+    raise _Stopped("interrupted (Ctrl-C)", 130)
+
+
+def _run_flow(
+    engine,
+    run_id: str,
+    file: Path,
+    mode: str | None,
+    budget: float | None,
+    refresh: list[str] | None,
+    approve: str | None,
+    as_json: bool,
+) -> int:
+    """Run the flow in this process; returns the exit code. However it stops (an error,
+    a signal, a cancellation in Prefect, a bug), the run is left ended with its reason."""
+    from prefect.exceptions import TerminationSignal
+
+    from flows.pipeline import interrupt_on_cancel, mark_cancelled, run_pipeline
+    from vidpipe import db
+    from vidpipe.logs import quiet_user_errors
+
+    quiet_user_errors(debug=_debugging())
+    interrupt_on_cancel.set()
+    previous = {sig: signal.signal(sig, _stop_on) for sig in (signal.SIGINT, signal.SIGTERM)}
+    code, ending = 0, None
+    try:
+        with _LiveProgress(engine, run_id, enabled=not as_json and err.is_terminal):
+            run_pipeline(
+                pipeline=str(file.resolve()),
+                mode=mode,
+                budget_usd=budget,
+                refresh=list(refresh or []),
+                approve=approve,
+                run_id=run_id,
+            )
+    except VidpipeError as exc:
+        code, ending = exc.exit_code, ("failed", str(exc))
+        if _debugging():
+            traceback.print_exception(exc)
+        if not as_json:
+            err.print(f"[red]{exc}[/red]", highlight=False)
+    except (KeyboardInterrupt, TerminationSignal) as exc:
+        reason = "terminated (SIGTERM)" if isinstance(exc, TerminationSignal) else str(exc)
+        reason = reason or "interrupted"
+        code = getattr(exc, "exit_code", 143 if isinstance(exc, TerminationSignal) else 130)
+        ending = ("cancelled", reason)
+        run = db.get_run(engine, run_id)
+        if run is not None and run.status == "cancelled" and run.error:
+            reason = run.error
+            if "Prefect" in reason and run.flow_run_id:
+                code = 1
+                mark_cancelled(run.flow_run_id)
+        if not as_json:
+            err.print(f"[red]run {run_id} cancelled: {reason}[/red]", highlight=False)
+    except Exception as exc:  # a bug: the run still ends, then the traceback shows
+        db.end_run(engine, run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        interrupt_on_cancel.clear()
+    if ending is not None:  # the flow ends its run; this covers a stop before it could
+        db.end_run(engine, run_id, *ending)
+    return code
 
 
 @app.command()
@@ -388,6 +530,12 @@ def runs(
     """Recent runs: id, pipeline, status, started, cost."""
     from vidpipe import db
 
+    if limit < 1:
+        raise _fail(SpecError(f"--limit must be 1 or more, got {limit}"))
+    if status is not None and status not in db.RUN_STATUSES:
+        raise _fail(
+            SpecError(f"--status must be one of {', '.join(db.RUN_STATUSES)}, got {status!r}")
+        )
     rows = db.list_runs(_engine(), limit=limit, status=status)
     docs = [
         {
@@ -678,11 +826,14 @@ def revise(
 
 
 def main() -> None:
-    """Entry point with VidpipeError -> one line + exit code."""
+    """Entry point: a VidpipeError becomes one line and its exit code, Ctrl-C exit 130."""
     try:
         app()
     except VidpipeError as exc:
-        raise _fail(exc) from None
+        raise SystemExit(_fail(exc).exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -78,6 +78,9 @@ __all__ = [
     "upsert_pipeline",
     "create_run",
     "set_run_status",
+    "end_run",
+    "live_runs",
+    "run_for_flow_run",
     "start_node",
     "finish_node",
     "record_cache_hit",
@@ -100,7 +103,7 @@ __all__ = [
     "find_run",
 ]
 
-CURRENT_SCHEMA_VERSION = 4
+CURRENT_SCHEMA_VERSION = 5
 
 RUN_STATUSES = (
     "queued",
@@ -213,6 +216,9 @@ class Run(SQLModel, table=True):
     prefect_api_url: str | None = Field(default=None, max_length=255)
     #: Where the run's result was also published under a readable name (schema 4).
     published_uri: str | None = Field(default=None, max_length=1024)
+    #: The process running the flow, `host:pid:start-ticks`, so a run whose process died
+    #: is found and ended by the next command on that host (schema 5).
+    runner: str | None = Field(default=None, max_length=255)
 
     @property
     def output_ref(self) -> MediaRef | None:
@@ -444,10 +450,15 @@ def _add_published_uri(conn: Connection) -> None:
     _add_column(conn, "runs", "published_uri", "VARCHAR(1024)")
 
 
+def _add_runner(conn: Connection) -> None:
+    _add_column(conn, "runs", "runner", "VARCHAR(255)")
+
+
 MIGRATIONS: dict[int, Migration] = {
     2: _add_prefect_api_url,
     3: _add_cost_kind,
     4: _add_published_uri,
+    5: _add_runner,
 }
 
 
@@ -572,14 +583,17 @@ def create_run(
     budget_usd: float | None = None,
     refresh: Iterable[str] = (),
     node_ids_and_types: list[tuple[str, str]],
+    runner: str | None = None,
 ) -> Run:
-    """A new run, `queued`, with one `pending` NodeRun per node (in the order given)."""
+    """A new run, `queued`, with one `pending` NodeRun per node (in the order given);
+    `runner` is the process that will carry it out (`vidpipe.liveness`)."""
     run = Run(
         pipeline_id=pipeline.id,
         pipeline_name=pipeline.name,
         mode=mode,
         budget_usd=budget_usd,
         refresh=list(refresh),
+        runner=runner,
     )
     with session_scope(engine) as session:
         session.add(run)
@@ -616,6 +630,7 @@ def set_run_status(
     actual_usd: float | None = None,
     prefect_api_url: str | None = None,
     published_uri: str | None = None,
+    runner: str | None = None,
 ) -> Run:
     """Move a run to `status` in one UPDATE; returns the updated row.
 
@@ -647,6 +662,7 @@ def set_run_status(
         "estimated_usd": estimated_usd,
         "prefect_api_url": prefect_api_url,
         "published_uri": published_uri,
+        "runner": runner,
     }
     values.update({key: value for key, value in optional.items() if value is not None})
     with session_scope(engine) as session:
@@ -654,6 +670,75 @@ def set_run_status(
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise VidpipeError(f"no run {run_id!r}")
         return session.get_one(Run, run_id, populate_existing=True)
+
+
+def end_run(engine: Engine, run_id: str, status: str, reason: str) -> bool:
+    """End a run that is still live (queued, running, awaiting approval) as `status`, with
+    `reason` as its error, leaving nothing inside it unfinished; one transaction.
+
+    Its running nodes become `failed` with the reason under a fresh execution id (so a
+    late write from the attempt that was running is ignored), its pending nodes
+    `skipped` ("the run ended first"), and its budget reservations are released.
+    Returns False, changing nothing, when the run had already ended: the first ending
+    wins, so a run recorded `cancelled` is not turned `failed` by the unwinding that
+    follows.
+    """
+    _check_status(status, RUN_TERMINAL, "final run status")
+    now = utcnow()
+    with session_scope(engine) as session:
+        ended = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status.notin_(RUN_TERMINAL))  # type: ignore[attr-defined]
+            .values(
+                status=status,
+                error=reason[:2000],
+                finished_at=now,
+                updated_at=now,
+                actual_usd=select(func.sum(NodeRun.cost_usd))
+                .where(NodeRun.run_id == run_id)
+                .scalar_subquery(),
+            )
+        )
+        if ended.rowcount == 0:  # type: ignore[attr-defined]
+            return False
+        session.execute(
+            update(NodeRun)
+            .where(NodeRun.run_id == run_id, NodeRun.status == "running")
+            .values(
+                status="failed",
+                error=reason[:2000],
+                execution_id=new_id(),
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        session.execute(
+            update(NodeRun)
+            .where(NodeRun.run_id == run_id, NodeRun.status == "pending")
+            .values(status="skipped", error="the run ended first", finished_at=now, updated_at=now)
+        )
+        session.execute(
+            delete(CostEntry).where(CostEntry.run_id == run_id, CostEntry.kind == "estimate")
+        )
+    return True
+
+
+def live_runs(engine: Engine) -> list[Run]:
+    """Runs that have not ended (queued, running, awaiting approval), oldest first."""
+    with session_scope(_reader(engine)) as session:
+        query = (
+            select(Run)
+            .where(Run.status.notin_(RUN_TERMINAL))  # type: ignore[attr-defined]
+            .order_by(Run.created_at)
+        )
+        return list(session.exec(query).all())  # type: ignore[call-overload]
+
+
+def run_for_flow_run(engine: Engine, flow_run_id: str) -> Run | None:
+    """The run a Prefect flow run carried out, if any."""
+    with session_scope(_reader(engine)) as session:
+        query = select(Run).where(Run.flow_run_id == flow_run_id)
+        return session.exec(query).first()  # type: ignore[call-overload]
 
 
 # -- node runs -------------------------------------------------------------------------------

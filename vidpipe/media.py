@@ -59,7 +59,10 @@ __all__ = [
     "BITEXACT_OPTS",
     "font_path",
     "run_ffmpeg",
+    "stop_all",
     "probe",
+    "check_decodes",
+    "build_decode_check_args",
     "parse_probe_output",
     "duration",
     "has_audio",
@@ -270,6 +273,23 @@ def run_ffmpeg(
             tmp.unlink(missing_ok=True)
 
 
+#: FFmpeg processes running now, so a run that stops (cancelled, interrupted) can stop
+#: them too instead of waiting for each to finish.
+_running: set[subprocess.Popen[bytes]] = set()
+_running_lock = threading.Lock()
+
+
+def stop_all() -> int:
+    """Kill every FFmpeg process this process started that still runs; returns how many.
+    Their runs fail with a MediaError, which the stopping run has already accounted for."""
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            proc.kill()
+    return len(procs)
+
+
 def _execute(
     cmd: list[str],
     feed: Callable[[IO[bytes]], None] | None,
@@ -290,6 +310,8 @@ def _execute(
             )
         except OSError as exc:
             raise MediaError(f"cannot start ffmpeg ({cmd[0]}): {exc}", operation=operation) from exc
+        with _running_lock:
+            _running.add(proc)
         try:
             if feed is not None and proc.stdin is not None:
                 try:
@@ -307,6 +329,8 @@ def _execute(
                 path=str(target or ""),
             ) from exc
         finally:
+            with _running_lock:
+                _running.discard(proc)
             if proc.stdin is not None and not proc.stdin.closed:
                 with contextlib.suppress(BrokenPipeError):
                     proc.stdin.close()
@@ -473,6 +497,29 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     if info.duration_s is None and not info.is_image:
         info = MediaInfo(**{**info.__dict__, "duration_s": _measure_duration(p)})
     return info
+
+
+def build_decode_check_args(path: str, kind: str) -> list[str]:
+    """Decode the start of `path` (the first frame of an image or video, the first second
+    of audio) to nowhere, stopping at the first decoding error."""
+    stream = (
+        ["-map", "0:a:0", "-t", "1"] if kind == "audio" else ["-map", "0:v:0", "-frames:v", "1"]
+    )
+    return ["-v", "error", "-xerror", "-i", path, *stream, "-f", "null", "-"]
+
+
+def check_decodes(path: str | os.PathLike[str], kind: str) -> None:
+    """Raise `MediaError` unless the start of the file really decodes as `kind`.
+
+    A probe only reads headers: a file with a valid signature and broken data passes it,
+    and later FFmpeg work on it can fail late or, looping a still image, never finish.
+    Decoding the first frame (or second) finds it at once.
+    """
+    run_ffmpeg(
+        build_decode_check_args(str(path), kind),
+        operation="decode check",
+        timeout_s=min(60.0, get_settings().ffmpeg_timeout_s),
+    )
 
 
 def _measure_duration(path: Path) -> float | None:

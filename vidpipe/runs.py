@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from vidpipe import db
+from vidpipe import db, liveness
 from vidpipe.spec import PipelineSpec
 
 __all__ = ["open_run"]
@@ -21,7 +21,8 @@ def open_run(
     budget_usd: float | None = None,
     refresh: Sequence[str] = (),
 ) -> db.Run:
-    """Record the pipeline (idempotently) and a new `queued` run with one row per node."""
+    """Record the pipeline (idempotently) and a new `queued` run with one row per node,
+    carried out by this process (the CLI and the flow run it in the process that opens it)."""
     pipeline_row = db.upsert_pipeline(engine, spec.name, spec.data)
     if budget_usd is None and spec.budget is not None:
         budget_usd = spec.budget.max_usd
@@ -32,4 +33,5 @@ def open_run(
         budget_usd=budget_usd,
         refresh=list(refresh),
         node_ids_and_types=[(n.id, n.type) for n in spec.nodes],
+        runner=liveness.this_process(),
     )

@@ -7,15 +7,20 @@ credentials and storage (see `blocks/`).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as UnparsableSetting
+
+from vidpipe.errors import SpecError
 
 __all__ = [
     "Settings",
+    "SettingsError",
     "get_settings",
     "override_settings",
     "clear_overrides",
@@ -34,14 +39,19 @@ class Settings(BaseSettings):
     ffmpeg_threads: int = Field(0, description="Concurrent FFmpeg jobs; 0 = number of cores")
     nightly_dir: Path = Field(Path("pipelines/nightly"), description="The nightly batch's files")
     pipelines_dir: Path = Field(Path("examples"), description="Where pipeline names are found")
+    schedule_overrides: dict[str, dict] = Field(
+        default_factory=dict,
+        description="Schedules `vidpipe serve` uses instead of prefect.yaml's (JSON: "
+        'deployment name -> one schedule, e.g. {"sweep-stuck-runs": {"interval": 5}})',
+    )
     provider_concurrency: dict[str, int] = Field(
         default_factory=dict, description="Concurrent calls per live provider (JSON)"
     )
     price_overrides: Path | None = Field(
         None, description="A JSON file of prices that replace the price book's"
     )
-    daily_soft_usd: float = Field(100.0, ge=0, description="Daily spending that warns")
-    daily_hard_usd: float = Field(150.0, ge=0, description="Daily spending that refuses paid work")
+    daily_soft_usd: float = Field(100.0, gt=0, description="Daily spending that warns")
+    daily_hard_usd: float = Field(150.0, gt=0, description="Daily spending that refuses paid work")
     placeholder_latency_s: float = Field(
         0.0, ge=0, description="Seconds each placeholder provider call waits (fake latency)"
     )
@@ -57,6 +67,18 @@ class Settings(BaseSettings):
     heygen_base_url: str = "https://api.heygen.com"
     replicate_base_url: str = "https://api.replicate.com"
     veo_base_url: str | None = None
+
+    debug: bool = Field(False, description="Show tracebacks for errors a user caused")
+
+    @model_validator(mode="after")
+    def _limits_agree(self) -> Settings:
+        if self.daily_soft_usd > self.daily_hard_usd:
+            raise ValueError(
+                f"VIDPIPE_DAILY_SOFT_USD ({self.daily_soft_usd:g}) is above "
+                f"VIDPIPE_DAILY_HARD_USD ({self.daily_hard_usd:g}): the soft limit warns "
+                "before the hard one refuses, so it must not be higher"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:
@@ -89,14 +111,39 @@ def apply_prefect_defaults(settings: Settings | None = None) -> None:
     os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(settings.results_dir))
 
 
+class SettingsError(SpecError):
+    """Settings that cannot work (a malformed number, limits that contradict each other):
+    refused at start, before a run is opened, with one line naming the variable."""
+
+
+def _describe(exc: ValidationError) -> str:
+    """A pydantic error as one line per problem, named by its environment variable."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"])
+        name = Settings.model_fields.get(field)
+        alias = name.validation_alias if name is not None else None
+        variable = alias if isinstance(alias, str) else f"VIDPIPE_{field.upper()}"
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{variable}: {message}" if field else message)
+    return "bad settings: " + "; ".join(parts)
+
+
 _overrides: dict[str, Any] = {}
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, read once (plus any `override_settings`). Tests call
-    `get_settings.cache_clear()`."""
-    return Settings(**_overrides)
+    `get_settings.cache_clear()`. Raises `SettingsError` (one line) for bad values."""
+    try:
+        return Settings(**_overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    except UnparsableSetting as exc:  # a value pydantic-settings cannot even parse (JSON)
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"VIDPIPE_{field.group(1).upper()}" if field else "a VIDPIPE_ variable"
+        raise SettingsError(f"bad settings: {name} cannot be parsed (expected JSON)") from None
 
 
 def clear_overrides() -> None:

@@ -1,11 +1,15 @@
-"""Repairing runs left behind: a worker killed mid-node, a flow run that crashed.
+"""Repairing runs left behind: a worker killed mid-node, a flow run that crashed or was
+cancelled.
 
-Runs and node runs still `running` with no progress for longer than a threshold (the
-seeds' 15 minutes), or whose Prefect flow run ended without vidpipe recording it, are
-marked `failed` with the reason; their pending nodes are skipped and their budget
-reservations released. Nothing already produced is touched: a re-run of the same file
-takes every completed node from cache. No Prefect here: the maintenance flow passes in the
-Prefect states it read.
+Runs still `queued` or `running` with no progress for longer than a threshold (the seeds'
+15 minutes), or whose Prefect flow run ended without vidpipe recording it, are ended:
+`cancelled` when Prefect says the flow run was cancelled, else `failed`, with the reason;
+their running nodes fail, their pending nodes are skipped and their budget reservations
+are released (`db.end_run`). A run waiting for approval is only ended when its flow run
+ended: waiting is not being stuck. `reap_dead` ends the runs whose process on this host
+died, at once, without Prefect. Nothing already produced is touched: a re-run of the same
+file takes every completed node from cache. No Prefect here: the maintenance flow passes
+in the Prefect states it read.
 """
 
 from __future__ import annotations
@@ -14,15 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, func, select
 
-from vidpipe import db
+from vidpipe import db, liveness
 
-__all__ = ["Swept", "sweep", "DEFAULT_THRESHOLD"]
+__all__ = ["Swept", "sweep", "reap_dead", "DEFAULT_THRESHOLD", "ENDED_STATES"]
 
 DEFAULT_THRESHOLD = timedelta(minutes=15)
 #: Prefect flow-run states after which a vidpipe run cannot still be going.
-ENDED_STATES = frozenset({"CRASHED", "FAILED", "CANCELLED", "COMPLETED"})
+ENDED_STATES = frozenset({"CRASHED", "FAILED", "CANCELLED", "CANCELLING", "COMPLETED"})
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ def _last_progress(engine: Engine) -> dict[str, tuple[db.Run, datetime]]:
         rows = session.execute(
             select(db.Run, latest.c.at)
             .join(latest, latest.c.run_id == db.Run.id, isouter=True)
-            .where(db.Run.status.in_(("queued", "running")))  # type: ignore[attr-defined]
+            .where(db.Run.status.notin_(db.RUN_TERMINAL))  # type: ignore[attr-defined]
         ).all()
     found = {}
     for run, node_at in rows:
@@ -66,37 +70,31 @@ def sweep(
     swept: list[Swept] = []
     for run_id, (run, at) in _last_progress(engine).items():
         state = states.get(run.flow_run_id or "")
-        if state in ENDED_STATES:
+        status = "failed"
+        if state in ("CANCELLED", "CANCELLING"):
+            status, reason = "cancelled", "its Prefect flow run was cancelled"
+        elif state in ENDED_STATES:
             reason = f"its Prefect flow run ended {state} without finishing the run"
-        elif now - at > threshold:
+        elif run.status != "awaiting_approval" and now - at > threshold:
             minutes = (now - at).total_seconds() / 60
             reason = f"no progress for {minutes:.0f} minutes (worker lost?)"
         else:
             continue
-        _fail_run(engine, run_id, reason)
-        swept.append(Swept(run_id, reason))
+        if db.end_run(engine, run_id, status, f"swept: {reason}"):
+            swept.append(Swept(run_id, reason))
     return swept
 
 
-def _fail_run(engine: Engine, run_id: str, reason: str) -> None:
-    message = f"swept: {reason}"
-    with db.session_scope(engine) as session:
-        session.execute(
-            update(db.NodeRun)
-            .where(db.NodeRun.run_id == run_id, db.NodeRun.status == "running")
-            .values(
-                status="failed",
-                error=message,
-                execution_id=db.new_id(),
-                finished_at=db.utcnow(),
-                updated_at=db.utcnow(),
-            )
-        )
-        session.execute(
-            delete(db.CostEntry).where(
-                db.CostEntry.run_id == run_id, db.CostEntry.kind == "estimate"
-            )
-        )
-    pending = [r.node_id for r in db.node_runs(engine, run_id) if r.status == "pending"]
-    db.skip_nodes(engine, run_id, pending, "the run was swept")
-    db.set_run_status(engine, run_id, "failed", error=message)
+def reap_dead(engine: Engine) -> list[Swept]:
+    """End the live runs whose process on this host is gone (killed outright); returns
+    them. Runs of other hosts, or with no recorded process, are left to `sweep`."""
+    reaped = []
+    for run in db.live_runs(engine):
+        token = run.runner
+        if not token or not liveness.same_host(token) or liveness.is_alive(token):
+            continue
+        pid = token.split(":")[-2]
+        reason = f"its process (pid {pid}) ended without finishing the run (killed?)"
+        if db.end_run(engine, run.id, "failed", reason):
+            reaped.append(Swept(run.id, reason))
+    return reaped
