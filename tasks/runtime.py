@@ -14,7 +14,11 @@ executor is the same for every type:
 - the output stored in the media store (content-addressed) and returned as a `MediaRef`,
   which is all Prefect persists as the cached result;
 - retries for transient failures only, exponential backoff with jitter, a timeout, and
-  the `provider:<name>` tag that Prefect concurrency limits key on.
+  the `provider:<name>` tag that Prefect concurrency limits key on;
+- a paid job is started once per node run: a retry polls the provider job its earlier
+  attempt recorded (or one another run left in flight for the same work) instead of
+  paying again, and a create whose outcome is unknown (`AmbiguousCreateError`) is never
+  retried: the node fails with its estimate recorded as a `possibly_billed` ledger line.
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ from pydantic import BaseModel, ConfigDict
 
 from tasks.caching import CACHE_POLICY, base_key
 from vidpipe import costs, db, ledger
-from vidpipe.errors import SpecError, StorageError, TransientProviderError, VidpipeError
+from vidpipe.errors import (
+    AmbiguousCreateError,
+    SpecError,
+    StorageError,
+    TransientProviderError,
+    VidpipeError,
+)
 from vidpipe.media import VideoTarget, probe
 from vidpipe.preflight import Upstream, effective_provider, needs_text, node_problems
 from vidpipe.refs import Kind, MediaRef, Usage
@@ -197,7 +207,10 @@ def store_for(run: RunInfo) -> MediaStore:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failure is worth retrying: timeouts, 429, 5xx, dropped connections."""
+    """Whether a failure is worth retrying: timeouts, 429, 5xx, dropped connections. Never
+    a paid create whose outcome is unknown: retrying it could pay twice."""
+    if isinstance(exc, AmbiguousCreateError):
+        return False
     if isinstance(exc, TransientProviderError):
         return True
     if isinstance(exc, VidpipeError):  # permanent provider errors, bad media, bad input
@@ -232,7 +245,7 @@ def _run_node(
     engine = db.make_engine(run.database_url)
     provider = effective_provider(node, run.mode)
     cache_key = base_key(node, inputs, run)
-    resume_job_id = db.job_in_flight(engine, cache_key) if provider != "placeholder" else None
+    resume_job_id = _job_to_resume(engine, run, node, cache_key, provider)
     execution_id = db.start_node(
         engine, run.run_id, node.id, provider=provider, cache_key=cache_key
     )
@@ -240,11 +253,12 @@ def _run_node(
         db.record_external_job(engine, run.run_id, node.id, execution_id, resume_job_id)
     workdir = Path(tempfile.mkdtemp(prefix=f"vidpipe-{node.id}-"))
     store = store_for(run)
-    reservation = None
+    reservation = estimate = None
     try:
         check_node(node, inputs, run, store)
         if provider not in (None, "placeholder"):
-            reservation = _reserve(engine, node, inputs, run, store)
+            estimate = _estimate(node, inputs, run, store)
+            reservation = _reserve(engine, node, run, estimate)
         if provider == "placeholder" and run.placeholder_latency_s > 0:
             time.sleep(run.placeholder_latency_s)
         ctx = ExecContext(
@@ -274,6 +288,14 @@ def _run_node(
             duration = _duration(made.path, made.kind)
             ref = store.put(made.path, kind=made.kind, duration_s=duration)
     except BaseException as exc:
+        if isinstance(exc, AmbiguousCreateError) and estimate is not None:
+            ledger.possibly_billed(
+                engine,
+                run_id=run.run_id,
+                node=node,
+                estimate=estimate,
+                request_id=exc.request_id,
+            )
         db.finish_node(
             engine, run.run_id, node.id, execution_id, status="failed", error=_one_line(exc)
         )
@@ -305,15 +327,39 @@ def input_infos(
     return infos
 
 
-def _reserve(engine, node: NodeSpec, inputs, run: RunInfo, store: MediaStore) -> str | None:
-    """Hold this paid node's estimate (from its real inputs) against the run's budget."""
-    estimate = costs.estimate_node(
+def _job_to_resume(
+    engine, run: RunInfo, node: NodeSpec, cache_key: str, provider: str | None
+) -> str | None:
+    """The provider job this execution should poll instead of paying for a new one: the
+    one an earlier attempt of this node run recorded for the same work (a task retry: the
+    attempt failed after the job was created), else one another execution left running
+    for the same work (its worker died)."""
+    if provider in (None, "placeholder"):
+        return None
+    mine = db.get_node_run(engine, run.run_id, node.id)
+    if (
+        mine is not None
+        and mine.external_job_id
+        and mine.cache_key == cache_key
+        and mine.status in ("running", "failed")
+    ):
+        return mine.external_job_id
+    return db.job_in_flight(engine, cache_key)
+
+
+def _estimate(node: NodeSpec, inputs, run: RunInfo, store: MediaStore) -> costs.NodeEstimate:
+    """This paid node's estimate, from its real inputs."""
+    return costs.estimate_node(
         node,
         mode=run.mode,
         inputs_info=input_infos(node, inputs, store),
         book=ledger.price_book(),
         video=run.video,
     )
+
+
+def _reserve(engine, node: NodeSpec, run: RunInfo, estimate: costs.NodeEstimate) -> str | None:
+    """Hold this paid node's estimate against the run's budget."""
     return ledger.reserve(
         engine,
         run_id=run.run_id,

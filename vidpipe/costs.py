@@ -1117,7 +1117,7 @@ def reservation_from_entry(entry: Any, *, ttl: timedelta = DEFAULT_RESERVATION_T
 
 # --------------------------------------------------------------------------- ledger
 
-EntryKind = Literal["billed", "estimate", "savings"]
+EntryKind = Literal["billed", "estimate", "savings", "possibly_billed"]
 
 #: The `CostEntry` columns a ledger entry fills (the table adds `id`).
 COST_ENTRY_COLUMNS: tuple[str, ...] = (
@@ -1139,6 +1139,11 @@ COST_ENTRY_COLUMNS: tuple[str, ...] = (
 #: A savings entry's `request_id` starts with this, so it survives a round trip through
 #: `cost_entries` (which has no kind column) and is never summed as billed.
 SAVINGS_REQUEST_PREFIX = "cache-hit:"
+#: Said under an invoice's possibly billed lines (their amounts are the nodes' estimates).
+POSSIBLY_BILLED_NOTE = (
+    "Possibly billed (not in the total): a paid create's outcome was unknown; "
+    "check the provider by request id before re-running"
+)
 
 
 def _get(entry: Any, name: str, default: Any = None) -> Any:
@@ -1153,7 +1158,7 @@ def entry_kind(entry: Any) -> EntryKind:
     Works on a ledger dict or a `CostEntry` row: its `kind` if it has one, else its
     `estimate` flag, else its request id's prefix."""
     kind = _get(entry, "kind")
-    if kind in ("billed", "estimate", "savings"):
+    if kind in ("billed", "estimate", "savings", "possibly_billed"):
         return kind
     if _get(entry, "estimate"):
         return "estimate"
@@ -1362,6 +1367,8 @@ class Invoice:
     savings: tuple[InvoiceLine, ...] = ()
     markup_rate: Decimal = Decimal("0.20")
     title: str = "Invoice"
+    #: Paid creates whose outcome is unknown (the node's estimate): not in the totals.
+    possibly_billed: tuple[InvoiceLine, ...] = ()
 
     @property
     def subtotal(self) -> Decimal:
@@ -1423,6 +1430,19 @@ class Invoice:
             )
         if self.savings:
             rows.append(row(node="Saved by cache", amount=format_usd(self.savings_total)))
+        for line in self.possibly_billed:
+            rows.append(
+                row(
+                    f"{line.node_id} (possibly billed; request {line.request_id or 'unknown'})",
+                    line.provider,
+                    line.model,
+                    f"{_num(line.quantity)} {line.unit}",
+                    _format_unit_price(line.unit_price_usd),
+                    f"possibly {format_usd(line.amount_usd)}",
+                )
+            )
+        if self.possibly_billed:
+            rows.append(row(node=POSSIBLY_BILLED_NOTE))
         return rows
 
     def to_markdown(self) -> str:
@@ -1451,6 +1471,14 @@ class Invoice:
                     f"| {line.node_id} | {line.provider} | {line.model} | "
                     f"{_num(line.quantity)} {line.unit} | {format_usd(line.amount_usd)} |"
                 )
+        if self.possibly_billed:
+            out += ["", POSSIBLY_BILLED_NOTE, "", "| node | provider | request | estimate |"]
+            out.append("|---|---|---|---:|")
+            for line in self.possibly_billed:
+                out.append(
+                    f"| {line.node_id} | {line.provider} | {line.request_id or '-'} | "
+                    f"{format_usd(line.amount_usd)} |"
+                )
         return "\n".join(out) + "\n"
 
     def to_csv(self) -> str:
@@ -1459,7 +1487,7 @@ class Invoice:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=_CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        for line in (*self.lines, *self.savings):
+        for line in (*self.lines, *self.savings, *self.possibly_billed):
             writer.writerow(line.to_csv_row())
         summary = [
             ("subtotal", "", self.subtotal),
@@ -1475,10 +1503,10 @@ class Invoice:
     def from_csv(cls, text: str, *, title: str = "Invoice") -> Invoice:
         """An invoice read back from :meth:`to_csv`; its totals are recomputed and must
         match the file's."""
-        lines, savings, rate, stated = [], [], Decimal("0.20"), {}
+        lines, savings, possibly, rate, stated = [], [], [], Decimal("0.20"), {}
         for row in csv.DictReader(io.StringIO(text)):
             kind = row["kind"]
-            if kind in ("billed", "savings"):
+            if kind in ("billed", "savings", "possibly_billed"):
                 line = InvoiceLine(
                     kind=kind,
                     run_id=row["run_id"],
@@ -1491,12 +1519,12 @@ class Invoice:
                     amount_usd=cents(row["amount_usd"]),
                     request_id=row["request_id"],
                 )
-                (savings if kind == "savings" else lines).append(line)
+                {"billed": lines, "savings": savings}.get(kind, possibly).append(line)
             else:
                 stated[kind] = cents(row["amount_usd"])
                 if kind == "markup":
                     rate = Decimal(row["quantity"])
-        result = cls(tuple(lines), tuple(savings), rate, title)
+        result = cls(tuple(lines), tuple(savings), rate, title, tuple(possibly))
         if "total" in stated and stated["total"] != result.total:
             raise ValueError(
                 f"invoice CSV total {stated['total']} does not match its lines ({result.total})"
@@ -1508,17 +1536,19 @@ def invoice(
     entries: Iterable[Any], *, markup: Number = Decimal("0.20"), title: str = "Invoice"
 ) -> Invoice:
     """The cost-plus invoice of ledger entries (dicts or `CostEntry` rows): billed entries
-    become lines, savings entries are listed apart, estimates (reservations) are left out.
-    The default markup is the seeds' 20%."""
-    lines, savings = [], []
+    become lines, savings and possibly billed entries are listed apart (not in the totals),
+    estimates (reservations) are left out. The default markup is the seeds' 20%."""
+    lines, savings, possibly = [], [], []
     for entry in entries:
         kind = entry_kind(entry)
         if kind == "billed":
             lines.append(_line(entry))
         elif kind == "savings":
             savings.append(_line(entry))
+        elif kind == "possibly_billed":
+            possibly.append(_line(entry))
     rate = Decimal(str(markup)) if isinstance(markup, float) else Decimal(markup)
-    return Invoice(tuple(lines), tuple(savings), rate, title)
+    return Invoice(tuple(lines), tuple(savings), rate, title, tuple(possibly))
 
 
 def group_totals(

@@ -6,6 +6,7 @@
     ├── ProviderError            a generative service failed
     │   ├── TransientProviderError   worth retrying: timeout, 429, 5xx, dropped connection
     │   └── PermanentProviderError   not worth retrying: 4xx validation, failed job, safety
+    │       └── AmbiguousCreateError a paid create's outcome is unknown: never sent again
     ├── MediaError               FFmpeg could not read or make a file
     └── StorageError             the media store could not read or write an object
 
@@ -21,6 +22,7 @@ __all__ = [
     "ProviderError",
     "TransientProviderError",
     "PermanentProviderError",
+    "AmbiguousCreateError",
     "MediaError",
     "StorageError",
 ]
@@ -45,12 +47,21 @@ class BudgetError(VidpipeError):
 
 
 class ProviderError(VidpipeError):
-    """A generative provider failed. `provider` names it; `status` is the HTTP status if any."""
+    """A generative provider failed. `provider` names it; `status` is the HTTP status if any;
+    `request_id` the provider's id of the failed request when it sent one."""
 
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+    ):
         super().__init__(message)
         self.provider = provider
         self.status = status
+        self.request_id = request_id
 
 
 class TransientProviderError(ProviderError):
@@ -63,13 +74,21 @@ class TransientProviderError(ProviderError):
         provider: str = "",
         status: int | None = None,
         retry_after_s: float | None = None,
+        request_id: str | None = None,
     ):
-        super().__init__(message, provider=provider, status=status)
+        super().__init__(message, provider=provider, status=status, request_id=request_id)
         self.retry_after_s = retry_after_s
 
 
 class PermanentProviderError(ProviderError):
     """A failure that retrying cannot fix (4xx validation, a failed or filtered job)."""
+
+
+class AmbiguousCreateError(PermanentProviderError):
+    """A paid create went out and its outcome is unknown (a 5xx, a timeout or a dropped
+    connection after the request was sent), and no lookup could tell whether the job
+    exists. The job may exist and bill, so neither the client nor the task's retries send
+    it again; the node fails and its estimate is recorded as `possibly_billed`."""
 
 
 class MediaError(VidpipeError):

@@ -8,7 +8,11 @@ table and enforces budgets against what is already there:
   when the day's spending across runs would pass the hard daily limit;
 - after the call the billed line is written from what the provider reported, and the
   reservation dropped; a reservation left by a crashed run expires (`costs.active`);
-- a cache hit on paid work writes a savings line (the money not spent).
+- a cache hit on paid work writes a savings line (the money not spent);
+- a paid create whose outcome is unknown (the node failed with `AmbiguousCreateError`)
+  writes a `possibly_billed` line for the node's estimate, with the provider's request id
+  where known: not billed (invoices list it apart, outside the total), but held against
+  budgets like a reservation that never expires.
 
 Reservations are taken under a process lock, so the threads of one run cannot overbook;
 workers in several processes share a budget only as tightly as their reservations race.
@@ -38,6 +42,7 @@ __all__ = [
     "release",
     "bill",
     "record_savings",
+    "possibly_billed",
     "spent",
     "run_invoice",
 ]
@@ -74,9 +79,13 @@ def spent(engine: Engine, *, run_id: str | None = None, since: datetime | None =
 def _reserved(
     engine: Engine, *, run_id: str | None = None, since: datetime | None = None
 ) -> Decimal:
+    """Held against budgets: active reservations and possibly billed lines."""
     now = datetime.now(UTC)
     rows = db.cost_entries(engine, run_id=run_id, since=since, kinds=["estimate"])
-    return costs.reserved_total([costs.reservation_from_entry(r) for r in rows], now)
+    held = db.cost_entries(engine, run_id=run_id, since=since, kinds=["possibly_billed"])
+    return costs.reserved_total([costs.reservation_from_entry(r) for r in rows], now) + sum(
+        (costs.money(r["amount_usd"] or 0) for r in held), Decimal(0)
+    )
 
 
 def check_daily(engine: Engine, next_usd: Decimal, *, who: str | None = None) -> None:
@@ -181,6 +190,31 @@ def record_savings(
     )
     if entry is not None:
         db.add_cost_entry(engine, **costs.cost_entry_fields(entry))
+
+
+def possibly_billed(
+    engine: Engine,
+    *,
+    run_id: str,
+    node: NodeSpec,
+    estimate: costs.NodeEstimate,
+    request_id: str | None = None,
+) -> None:
+    """A paid create that may have made a job (the node failed without knowing): record
+    the node's estimate as `possibly_billed`, with the provider's request id if known."""
+    db.add_cost_entry(
+        engine,
+        run_id=run_id,
+        node_id=node.id,
+        provider=estimate.provider,
+        model=estimate.model,
+        unit=estimate.unit or "units",
+        quantity=float(estimate.quantity),
+        unit_price_usd=float(estimate.unit_price_usd),
+        amount_usd=float(estimate.usd),
+        request_id=request_id,
+        kind="possibly_billed",
+    )
 
 
 def run_invoice(engine: Engine, run_id: str, *, title: str = "Invoice") -> costs.Invoice:

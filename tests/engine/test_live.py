@@ -73,6 +73,9 @@ def fakes(home, tmp_path_factory, monkeypatch):
     for fake in servers.values():
         fake.make_media = lambda name, size: _real_media(name, folder)
         fake.start()
+    from vidpipe.providers import heygen
+
+    heygen._uploads.clear()  # uploads are remembered per process; ports get reused
     env = {
         "ELEVENLABS_API_KEY": servers["elevenlabs"].api_key,
         "VIDPIPE_ELEVENLABS_BASE_URL": servers["elevenlabs"].url,
@@ -262,3 +265,104 @@ def test_a_worker_killed_while_polling_is_reattached_and_pays_once(
     assert db.get_node_run(engine, doc["run"]["id"], "host").external_job_id == job_id
     heygen_bills = [e for e in entries(doc["run"]["id"]) if e["provider"] == "heygen"]
     assert len(heygen_bills) == 1
+
+
+# --------------------------------------------------------------------------- lost creates
+
+
+def posts(fake, path_part: str) -> int:
+    return len(fake.requests_to("POST", path_part))
+
+
+def test_lost_creates_are_looked_up_or_fail_as_possibly_billed_and_are_never_resent(
+    run_file, write_pipeline, fakes
+):
+    """HeyGen, Replicate and Veo each create the job and then answer 500. HeyGen's video
+    (by its title token) and Replicate's prediction (in the list) are found and finished;
+    Veo documents no lookup, so the b-roll fails, is not retried by the task, and its
+    estimate is on the ledger as possibly billed, apart from the invoice's total."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from vidpipe import costs, ledger
+    from vidpipe.cli import app
+    from vidpipe.plan import build_plan
+    from vidpipe.spec import load_spec
+
+    for name in ("heygen", "replicate", "veo3"):
+        fakes[name].inject("submit", "created_then_error")
+    path = write_pipeline("live", LIVE)
+    doc = run_file(path)
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    assert doc["run"]["status"] == "failed"
+    for done in ("voice", "host", "frame"):
+        assert nodes[done]["status"] == "completed", nodes[done]
+    assert nodes["broll"]["status"] == "failed" and nodes["cut"]["status"] == "skipped"
+    assert (
+        "may have been created: check the provider before re-running" in (nodes["broll"]["error"])
+    )
+    assert posts(fakes["heygen"], "/v3/videos") == 1
+    assert posts(fakes["heygen"], "/v1/asset") == 1
+    assert posts(fakes["replicate"], "/predictions") == 1
+    assert posts(fakes["veo3"], ":predictLongRunning") == 1
+    engine = db.make_engine()
+    assert db.get_node_run(engine, doc["run"]["id"], "broll").attempts == 1, "not retried"
+    [video] = fakes["heygen"].jobs  # found by the lookup, polled, billed
+    assert db.get_node_run(engine, doc["run"]["id"], "host").external_job_id == video
+
+    [maybe] = entries(doc["run"]["id"], "possibly_billed")
+    spec = load_spec(path)
+    estimate = costs.estimate_plan(
+        build_plan(spec), book=ledger.price_book(), mode="live", known=costs.read_asset_texts(spec)
+    )
+    assert (maybe["provider"], maybe["node_id"]) == ("veo3", "broll")
+    assert maybe["amount_usd"] == pytest.approx(float(estimate.by_id["broll"].usd))
+    billed = entries(doc["run"]["id"])
+    assert sorted(e["provider"] for e in billed) == ["elevenlabs", "heygen", "replicate"]
+    assert entries(doc["run"]["id"], "estimate") == [], "reservations are released"
+
+    bill = json.loads(CliRunner().invoke(app, ["costs", doc["run"]["id"], "--json"]).stdout)
+    [row] = [r for r in bill["lines"] if "(possibly billed" in r["node"]]
+    assert row["node"].startswith("broll") and row["amount"].startswith("possibly $")
+    assert bill["subtotal_usd"] == pytest.approx(sum(e["amount_usd"] for e in billed), abs=0.01)
+    text = CliRunner().invoke(app, ["costs", doc["run"]["id"]]).stdout
+    assert "Possibly billed (not in the total)" in text
+
+
+def test_speech_made_but_lost_fails_once_with_its_request_id(run_file, write_pipeline, fakes):
+    fakes["elevenlabs"].inject("submit", "created_then_error")
+    voice_only = LIVE.split("  - id: host")[0]
+    doc = run_file(write_pipeline("voice", voice_only))
+    [voice] = [n for n in doc["nodes"] if n["id"] == "voice"]
+    assert voice["status"] == "failed" and "request id req-1" in voice["error"]
+    assert posts(fakes["elevenlabs"], "/v1/text-to-speech/") == 1
+    [maybe] = entries(doc["run"]["id"], "possibly_billed")
+    assert maybe["request_id"] == "req-1" and maybe["amount_usd"] > 0
+    assert entries(doc["run"]["id"]) == []
+
+
+def test_task_retries_reuse_the_upload_and_reattach_to_the_job(
+    run_file, write_pipeline, fakes, monkeypatch
+):
+    """Attempt 1 uploads the audio, then HeyGen refuses the create (429 asking for more
+    than the create's deadline: nothing was created). Attempt 2 reuses the upload, creates
+    the video and loses its download three times. Attempt 3 polls that same video again:
+    one upload, one video, one bill."""
+    from tasks import TASKS
+    from vidpipe.providers.http import SystemClock
+
+    monkeypatch.setattr(TASKS["generate-talking-head"], "retry_delay_seconds", [0, 0, 0])
+    real_sleep = SystemClock.sleep
+    monkeypatch.setattr(SystemClock, "sleep", lambda self, s: real_sleep(self, min(s, 0.2)))
+    heygen = fakes["heygen"]
+    heygen.inject("submit", "rate_limit", retry_after=7200)
+    heygen.inject("download", "truncated", times=3)
+    doc = run_file(write_pipeline("host", LIVE.split("  - {id: frame")[0]))
+    assert doc["run"]["status"] == "completed", doc["run"]
+    host = db.get_node_run(db.make_engine(), doc["run"]["id"], "host")
+    assert host.attempts == 3
+    assert posts(heygen, "/v1/asset") == 1, "the upload is reused"
+    assert posts(heygen, "/v3/videos") == 2 and len(heygen.submissions) == 1
+    assert [host.external_job_id] == list(heygen.jobs)
+    assert [e["provider"] for e in entries(doc["run"]["id"])].count("heygen") == 1

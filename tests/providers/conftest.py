@@ -21,6 +21,16 @@ def _serve(fake: FakeServer) -> Iterator[FakeServer]:
         fake.stop()
 
 
+@pytest.fixture(autouse=True)
+def _forget_uploads() -> Iterator[None]:
+    """HeyGen remembers uploads per process; a fake's port may be reused by the next."""
+    from vidpipe.providers import heygen
+
+    heygen._uploads.clear()
+    yield
+    heygen._uploads.clear()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

@@ -2,7 +2,7 @@
 providers.md (section 8), with faults injected on demand.
 
 Each fake runs a `ThreadingHTTPServer` in a daemon thread. Tests arm faults at a *point*
-of the protocol (``submit``, ``poll``, ``download``, ``upload``)::
+of the protocol (``submit``, ``poll``, ``download``, ``upload``, ``lookup``)::
 
     fake.inject("poll", "rate_limit", retry_after=7)   # next poll: 429 + Retry-After: 7
     fake.inject("download", "truncated")               # next download: short body
@@ -13,11 +13,23 @@ Fault kinds (each consumed once unless ``times=`` says otherwise):
     validation    422 with the provider's validation body
     rate_limit    429 with the provider's body; ``retry_after=`` adds the header
     server_error  500 with the provider's body
-    slow          wait ``delay=`` real seconds, then answer normally (client timeouts)
+    slow          wait ``delay=`` real seconds, then answer normally (client timeouts);
+                  with ``then="server_error"`` (any kind) answer that fault instead
     malformed     200 whose JSON body is cut off
     expired       403, the way S3 refuses an expired presigned link
     gone          404 (the provider no longer knows the job)
     truncated     the media with a Content-Length larger than the body sent
+
+Faults that let the request do its work first (the job is created, the speech made) and
+then lose the answer, the ambiguous outcomes of a paid create:
+
+    created_then_error   500 with the provider's body (request-id headers kept)
+    created_then_slow    wait ``delay=`` real seconds, then answer (the client timed out)
+    created_then_drop    close the connection without answering
+
+Each fake also answers its provider's documented lookup (point ``lookup``): HeyGen's
+``GET /v3/videos?title=``, Replicate's ``GET /v1/predictions?created_after=``,
+ElevenLabs' ``GET /v1/history?voice_id=``.
 
 Jobs finish after ``polls_to_finish`` status fetches, or fail with ``outcome="failed"``.
 Every fake counts creations (`submissions`, one body per create) so tests can assert a
@@ -35,6 +47,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -80,6 +93,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     content_length: int | None = None  # a lie, for truncated downloads
+    drop: bool = False  # close the connection without answering
 
     @classmethod
     def json(cls, status: int, data: Any, **headers: str) -> Reply:
@@ -173,6 +187,9 @@ class FakeServer:
                     body,
                 )
                 reply = fake.dispatch(request)
+                if reply.drop:
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -250,18 +267,41 @@ class FakeServer:
         if fault is not None:
             if fault.kind == "slow":
                 time.sleep(fault.opts.get("delay", 0.5))
+                if fault.opts.get("then"):
+                    return self.fault_reply(Fault(fault.opts["then"], 1, {}))
+            elif fault.kind.startswith("created_then_"):
+                return self.lose_answer(fault, self.route_authorized(request))
             elif fault.kind != "truncated":
                 return self.fault_reply(fault)
         if request.path.startswith("/files/"):
             reply = self.serve_media(request.path.removeprefix("/files/"))
         else:
-            if not self.authorized(request):
-                return self.error(401, "unauthorized", "Invalid API key")
-            reply = self.route(request)
+            reply = self.route_authorized(request)
         if fault is not None and fault.kind == "truncated" and reply.status == 200:
             reply.content_length = len(reply.body)
             reply.body = reply.body[: len(reply.body) // 2]
         return reply
+
+    def route_authorized(self, request: Request) -> Reply:
+        if not self.authorized(request):
+            return self.error(401, "unauthorized", "Invalid API key")
+        return self.route(request)
+
+    def lose_answer(self, fault: Fault, done: Reply) -> Reply:
+        """The work of the request is done (`done` is its answer); the client hears an
+        error, a timeout or a dropped connection instead."""
+        if fault.kind == "created_then_slow":
+            time.sleep(fault.opts.get("delay", 0.5))
+            return done
+        if fault.kind == "created_then_drop":
+            return Reply(drop=True)
+        if fault.kind == "created_then_error":
+            reply = self.error(500, "internal_error", "Internal server error")
+            for name in ("request-id", "x-request-id"):
+                if name in done.headers:
+                    reply.headers[name] = done.headers[name]
+            return reply
+        raise ValueError(f"unknown fault {fault.kind!r}")
 
     def serve_media(self, name: str) -> Reply:
         data = self.media.get(name)
@@ -324,8 +364,14 @@ class FakeElevenLabs(FakeServer):
     provider = "elevenlabs"
     limits = {"eleven_v3": 3000, "eleven_multilingual_v2": 10000, "eleven_flash_v2_5": 40000}
 
+    def __init__(self, **kw: Any):
+        super().__init__(**kw)
+        self.history: list[dict[str, Any]] = []  # newest last
+
     def point_of(self, request: Request) -> str | None:
-        return "submit" if request.path.startswith("/v1/text-to-speech/") else None
+        if request.path.startswith("/v1/text-to-speech/"):
+            return "submit"
+        return "lookup" if request.path == "/v1/history" else None
 
     def authorized(self, request: Request) -> bool:
         return request.headers.get("xi-api-key") == self.api_key
@@ -351,6 +397,18 @@ class FakeElevenLabs(FakeServer):
         return super().fault_reply(fault)
 
     def route(self, request: Request) -> Reply:
+        if request.method == "GET" and request.path == "/v1/history":
+            voice = request.query.get("voice_id")
+            items = [h for h in reversed(self.history) if voice in (None, h["voice_id"])]
+            items = items[: int(request.query.get("page_size", 100))]
+            return Reply.json(
+                200,
+                {
+                    "history": items,
+                    "has_more": False,
+                    "last_history_item_id": items[-1]["history_item_id"] if items else None,
+                },
+            )
         if request.method != "POST" or not request.path.startswith("/v1/text-to-speech/"):
             return super().route(request)
         body = request.json()
@@ -362,6 +420,20 @@ class FakeElevenLabs(FakeServer):
         with self._lock:
             self.submissions.append({**body, "output_format": request.query.get("output_format")})
             n = len(self.submissions)
+            self.history.append(
+                {
+                    "history_item_id": f"hist-{n}",
+                    "request_id": f"req-{n}",
+                    "voice_id": request.path.rsplit("/", 1)[-1],
+                    "model_id": model,
+                    "text": text,
+                    "date_unix": int(time.time()),
+                    "character_count_change_from": 0,
+                    "character_count_change_to": len(text),
+                    "content_type": "audio/mpeg",
+                    "state": "created",
+                }
+            )
         audio = (
             self.media_for("speech.mp3") if self.make_media else b"AUDIO<" + text.encode() + b">"
         )
@@ -395,6 +467,8 @@ class FakeReplicate(FakeServer):
             return "submit"
         if request.method == "GET" and request.path.startswith("/v1/predictions/"):
             return "poll"
+        if request.method == "GET" and request.path == "/v1/predictions":
+            return "lookup"
         return super().point_of(request)
 
     def authorized(self, request: Request) -> bool:
@@ -431,6 +505,8 @@ class FakeReplicate(FakeServer):
             "model": job.extra["model"],
             "version": job.extra.get("version", "hidden"),
             "input": job.body.get("input"),
+            "source": "api",
+            "created_at": job.extra["created_at"],
             "status": status,
             "output": None,
             "error": None,
@@ -464,6 +540,7 @@ class FakeReplicate(FakeServer):
                 model = "someone/community-model"
             job = self.new_job(body, prefix="pred")
             job.extra.update(
+                created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                 model=model,
                 version=body.get("version", "hidden"),
                 prefer=request.headers.get("prefer"),
@@ -479,6 +556,15 @@ class FakeReplicate(FakeServer):
                 return self.error(404, "not_found", "Not found")
             job.polls += 1
             return Reply.json(200, self.prediction(job))
+        if request.method == "GET" and path == "/v1/predictions":
+            after = datetime.fromisoformat(request.query.get("created_after", "2000-01-01Z"))
+            jobs = [
+                j
+                for j in reversed(self.jobs.values())
+                if datetime.fromisoformat(j.extra["created_at"]) >= after
+            ]
+            results = [self.prediction(j) for j in jobs]
+            return Reply.json(200, {"next": None, "previous": None, "results": results})
         return super().route(request)
 
 
@@ -498,6 +584,8 @@ class FakeHeyGen(FakeServer):
             return "submit"
         if request.method == "GET" and request.path.startswith("/v3/videos/"):
             return "poll"
+        if request.method == "GET" and request.path == "/v3/videos":
+            return "lookup"
         if request.path == "/v1/asset":
             return "upload"
         return super().point_of(request)
@@ -506,7 +594,24 @@ class FakeHeyGen(FakeServer):
         return request.headers.get("x-api-key") == self.api_key
 
     def route(self, request: Request) -> Reply:
+        reply = self._route(request)
+        reply.headers.setdefault("x-request-id", f"hgreq-{len(self.requests)}")
+        return reply
+
+    def _route(self, request: Request) -> Reply:
         path = request.path
+        if request.method == "GET" and path == "/v3/videos":  # the list, by title substring
+            title = request.query.get("title", "")
+            found = [
+                {**self.status(j), "title": j.body.get("title")}
+                for j in reversed(self.jobs.values())
+                if title in str(j.body.get("title") or "")
+            ]
+            limit = int(request.query.get("limit", 10))
+            return Reply.json(
+                200,
+                {"data": found[:limit], "has_more": len(found) > limit, "next_token": None},
+            )
         if request.method == "POST" and path == "/v1/asset":
             name = f"asset-{next(self._ids)}"
             self.media[name] = request.body
@@ -557,6 +662,7 @@ class FakeHeyGen(FakeServer):
             "duration": None,
             "failure_code": None,
             "failure_message": None,
+            "title": job.body.get("title"),
         }
         if status == "completed":
             name = f"{job.id}.mp4"

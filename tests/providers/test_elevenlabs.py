@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from vidpipe.errors import PermanentProviderError, TransientProviderError
+from tasks.runtime import is_transient
+from vidpipe.errors import AmbiguousCreateError, PermanentProviderError, TransientProviderError
 from vidpipe.providers.elevenlabs import ElevenLabs, split_text
 from vidpipe.settings import Settings
 
@@ -68,13 +69,61 @@ def test_429_without_retry_after_backs_off_itself(tts, eleven_fake, tmp_path, cl
     assert len(eleven_fake.submissions) == 1  # three refused, one served
 
 
-@pytest.mark.parametrize("fault", ["server_error", "truncated", "slow"])
-def test_transient_faults_are_retried(tts, eleven_fake, tmp_path, clock, fault):
-    eleven_fake.inject("submit", fault)
+def tts_posts(fake) -> int:
+    return len(fake.requests_to("POST", "/v1/text-to-speech/"))
+
+
+def test_a_500_that_made_nothing_is_looked_up_then_sent_again(tts, eleven_fake, tmp_path, clock):
+    """ElevenLabs answered 500 itself and its history has no such speech (two lookups):
+    nothing was billed, so the request is sent again."""
+    eleven_fake.inject("submit", "server_error")
     speak(tts, tmp_path)
     assert (tmp_path / "voice.mp3").read_bytes() == b"AUDIO<Hello there.>"
-    assert len(clock.sleeps) == 1
+    assert clock.sleeps == [2, 5, 1]  # two history lookups, then our backoff
+    [lookup, _] = eleven_fake.requests_to("GET", "/v1/history")
+    assert lookup.query["voice_id"] == "21m00Tcm4TlvDq8ikWAM"
+    assert tts_posts(eleven_fake) == 2 and len(eleven_fake.submissions) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["voice.mp3"]
+
+
+@pytest.mark.parametrize(
+    "fault", ["created_then_error", "created_then_slow", "created_then_drop", "truncated"]
+)
+def test_speech_made_but_lost_fails_as_possibly_billed_and_is_not_sent_again(
+    tts, eleven_fake, tmp_path, fault
+):
+    """The speech was generated (and billed) and the answer lost: the history shows it,
+    so the node fails naming the request instead of paying for it twice."""
+    eleven_fake.inject("submit", fault)
+    with pytest.raises(AmbiguousCreateError) as info:
+        speak(tts, tmp_path)
+    message = str(info.value)
+    assert "may have been created: check the provider before re-running" in message
+    assert "hist-1" in message and info.value.request_id == "req-1"
+    assert tts_posts(eleven_fake) == 1 and len(eleven_fake.submissions) == 1
+    assert list(tmp_path.iterdir()) == []
+    assert not is_transient(info.value)
+
+
+def test_a_timeout_is_never_sent_again_even_with_nothing_in_the_history(
+    tts, eleven_fake, tmp_path, clock
+):
+    """A timed-out request may still be running: an empty history proves nothing."""
+    eleven_fake.inject("submit", "slow", delay=0.5, then="server_error")
+    with pytest.raises(AmbiguousCreateError, match="ReadTimeout") as info:
+        speak(tts, tmp_path)
+    assert info.value.request_id is None
+    assert clock.sleeps == [2, 5, 10]  # three lookups
+    assert tts_posts(eleven_fake) == 1
+
+
+def test_connection_refused_is_sent_again(tts, tmp_path, clock):
+    """Nothing was sent, so nothing was billed: retried until the deadline."""
+    tts.base_url = "http://127.0.0.1:9"  # discard port: refused
+    tts.deadline_s = 5
+    with pytest.raises(TransientProviderError, match="ConnectError"):
+        speak(tts, tmp_path)
+    assert len(clock.sleeps) > 1
 
 
 def test_persistent_429_ends_transient_at_the_deadline(http, eleven_fake, tmp_path, clock):

@@ -8,14 +8,17 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from vidpipe.errors import PermanentProviderError, TransientProviderError
+from vidpipe.errors import AmbiguousCreateError, PermanentProviderError, TransientProviderError
 from vidpipe.providers.http import (
+    Exists,
     FakeClock,
+    create_once,
     download,
     parse_retry_after,
     poll_until,
     raise_for_provider,
     redact,
+    request_id_of,
     safe_to_resubmit,
 )
 
@@ -109,6 +112,130 @@ def test_retry_if_stops_ambiguous_create_failures():
         poll_until(create, clock=clock, deadline_s=60, retry_if=safe_to_resubmit)
     assert clock.sleeps == []
     assert safe_to_resubmit(TransientProviderError("x", status=429))
+
+
+# --------------------------------------------------------------------------- create_once
+
+
+def _sent_then(status: int | None, cause: Exception | None = None, request_id=None):
+    """A create's failure: an HTTP status, or a transport error (status None)."""
+    exc = TransientProviderError(f"p: HTTP {status}", status=status, request_id=request_id)
+    exc.__cause__ = cause
+    return exc
+
+
+def _creates(*outcomes):
+    """A create that fails with each of `outcomes` in turn, then answers "job-1"."""
+    left = list(outcomes)
+    calls = []
+
+    def create():
+        calls.append(1)
+        if left:
+            raise left.pop(0)
+        return "job-1"
+
+    return create, calls
+
+
+def _once(create, find, clock, **kw):
+    return create_once(
+        create, find=find, clock=clock, deadline_s=600, provider="p", what="job create", **kw
+    )
+
+
+def test_refused_creates_are_sent_again():
+    clock = FakeClock()
+    request = httpx.Request("POST", "https://x")
+    create, calls = _creates(
+        TransientProviderError("429", status=429, retry_after_s=3),
+        _sent_then(None, httpx.ConnectError("refused", request=request)),
+        _sent_then(None, httpx.ConnectTimeout("no route", request=request)),
+    )
+    assert _once(create, None, clock) == "job-1"
+    assert len(calls) == 4 and clock.sleeps[0] == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "cause"),
+    [
+        (500, None),
+        (502, None),
+        (504, None),
+        (200, None),  # a 2xx whose body did not parse or arrive whole
+        (None, httpx.ReadTimeout("slow")),
+        (None, httpx.RemoteProtocolError("Server disconnected")),
+    ],
+)
+def test_an_ambiguous_create_without_a_lookup_fails_at_once(status, cause):
+    clock = FakeClock()
+    create, calls = _creates(_sent_then(status, cause, request_id="rq-7"))
+    with pytest.raises(AmbiguousCreateError) as info:
+        _once(create, None, clock, hint="look for X")
+    message = str(info.value)
+    assert message.startswith(
+        "p: job create may have been created: check the provider before re-running ("
+    )
+    assert "request id rq-7" in message and "look for X" in message
+    assert info.value.request_id == "rq-7" and info.value.status == status
+    assert isinstance(info.value, PermanentProviderError)
+    assert len(calls) == 1 and clock.sleeps == []
+
+
+def test_a_job_found_by_the_lookup_is_adopted():
+    clock = FakeClock()
+    create, calls = _creates(_sent_then(None, httpx.ReadTimeout("slow")))
+    answers = iter([None, "job-0"])
+    assert _once(create, lambda exc: next(answers), clock) == "job-0"
+    assert len(calls) == 1 and clock.sleeps == [2, 5]
+
+
+def test_a_job_that_exists_but_cannot_be_used_fails_with_its_request_id():
+    clock = FakeClock()
+    create, calls = _creates(_sent_then(500))
+    with pytest.raises(AmbiguousCreateError, match="made, audio lost") as info:
+        _once(create, lambda exc: Exists("made, audio lost", request_id="rq-9"), clock)
+    assert info.value.request_id == "rq-9" and len(calls) == 1
+
+
+def test_only_a_500_with_two_empty_lookups_is_sent_again():
+    clock = FakeClock()
+    create, calls = _creates(_sent_then(500))
+    assert _once(create, lambda exc: None, clock) == "job-1"
+    assert len(calls) == 2 and clock.sleeps == [2, 5, 1]
+
+
+@pytest.mark.parametrize("status", [502, 503, 504, 200])
+def test_a_gateway_error_with_nothing_found_is_not_sent_again(status):
+    """A gateway's 5xx (or a 2xx that did not parse) may hide a create still running."""
+    clock = FakeClock()
+    create, calls = _creates(_sent_then(status))
+    with pytest.raises(AmbiguousCreateError):
+        _once(create, lambda exc: None, clock)
+    assert len(calls) == 1 and clock.sleeps == [2, 5, 10]
+
+
+def test_a_failing_lookup_is_reported_not_trusted():
+    clock = FakeClock()
+    create, calls = _creates(_sent_then(500))
+
+    def find(exc):
+        raise PermanentProviderError("p: HTTP 403: list not allowed", status=403)
+
+    with pytest.raises(AmbiguousCreateError, match="the lookup failed: p: HTTP 403"):
+        _once(create, find, clock)
+    assert len(calls) == 1 and clock.sleeps == [2]  # a permanent lookup error stops
+
+
+def test_request_ids_come_from_headers_or_the_elevenlabs_body():
+    assert request_id_of(_response(500, headers={"x-request-id": "hg-1"})) == "hg-1"
+    assert request_id_of(_response(200, headers={"request-id": "el-1"})) == "el-1"
+    body = {"detail": {"status": "busy", "message": "m", "request_id": "el-2"}}
+    assert request_id_of(_response(500, json=body)) == "el-2"
+    assert request_id_of(_response(500, json={"error": "x"})) is None
+    with pytest.raises(TransientProviderError) as info:
+        raise_for_provider(_response(503, headers={"x-request-id": "hg-2"}), "heygen")
+    assert info.value.request_id == "hg-2"
 
 
 # --------------------------------------------------------------------------- errors

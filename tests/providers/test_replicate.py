@@ -6,7 +6,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from vidpipe.errors import PermanentProviderError, TransientProviderError
+from vidpipe.errors import AmbiguousCreateError, PermanentProviderError, TransientProviderError
 from vidpipe.providers.replicate import Replicate
 
 from .fakes import media_bytes
@@ -126,13 +126,50 @@ def test_429_on_create_honours_retry_after_and_submits_once(rep, replicate_fake,
     assert len(replicate_fake.submissions) == 1
 
 
-def test_500_on_create_is_not_retried_blindly(rep, replicate_fake, tmp_path, clock):
-    """A 5xx after the create went out may have created a prediction: do not pay twice
-    here; the task's retry policy decides."""
+def creates(fake) -> int:
+    return len(fake.requests_to("POST", "/predictions"))
+
+
+def lookups(fake) -> list:
+    return [r for r in fake.requests if r.method == "GET" and r.path == "/v1/predictions"]
+
+
+def test_500_on_create_is_looked_up_before_anything_is_sent_again(
+    rep, replicate_fake, tmp_path, clock
+):
+    """A 5xx after the create went out may have created a prediction: the list of
+    predictions says it did not (twice), and only then is the create sent again."""
     replicate_fake.inject("submit", "server_error")
-    with pytest.raises(TransientProviderError, match="500"):
+    usage, jobs = run(rep, tmp_path)
+    assert jobs == ["pred-1"] and len(replicate_fake.submissions) == 1
+    assert creates(replicate_fake) == 2 and len(lookups(replicate_fake)) == 2
+    assert clock.sleeps[:3] == [2, 5, 1]
+
+
+@pytest.mark.parametrize("fault", ["created_then_error", "created_then_slow", "created_then_drop"])
+@pytest.mark.parametrize("ref", ["black-forest-labs/flux-1.1-pro", f"someone/model:{VERSION}"])
+def test_a_create_whose_answer_is_lost_is_found_in_the_list_and_polled(
+    rep, replicate_fake, tmp_path, clock, fault, ref
+):
+    rep.create_timeout = httpx.Timeout(0.3)
+    replicate_fake.inject("submit", fault)
+    usage, jobs = run(rep, tmp_path, ref=ref)
+    assert jobs == ["pred-1"] and usage.request_id == "pred-1"
+    assert creates(replicate_fake) == 1 and len(replicate_fake.submissions) == 1
+    [lookup] = lookups(replicate_fake)
+    assert lookup.query["created_after"].endswith("Z")
+    assert (tmp_path / "out.png").read_bytes() == media_bytes("pred-1/out-0.png")
+
+
+def test_two_matching_predictions_cannot_be_told_apart(rep, replicate_fake, tmp_path, clock):
+    """The same input created twice within minutes (another run doing the same work):
+    the lookup cannot tell which is ours, so the node fails instead of guessing."""
+    run(rep, tmp_path)
+    replicate_fake.inject("submit", "created_then_error")
+    with pytest.raises(AmbiguousCreateError, match="2 predictions match") as info:
         run(rep, tmp_path)
-    assert clock.sleeps == []
+    assert "may have been created: check the provider before re-running" in str(info.value)
+    assert creates(replicate_fake) == 2
 
 
 @pytest.mark.parametrize(
@@ -186,9 +223,13 @@ def test_deadline_while_polling_is_transient_and_job_kept(rep, replicate_fake, t
 
 
 def test_create_that_times_out_is_not_sent_again(rep, replicate_fake, tmp_path, clock):
-    """The create went out and may have been accepted: never resend it blindly."""
+    """The create went out and may have been accepted: with no prediction found it fails
+    as possibly billed, never resent."""
     rep.create_timeout = httpx.Timeout(0.3)
-    replicate_fake.inject("submit", "slow", delay=0.5)
-    with pytest.raises(TransientProviderError, match="ReadTimeout"):
+    replicate_fake.inject("submit", "slow", delay=0.5, then="server_error")
+    with pytest.raises(AmbiguousCreateError, match="ReadTimeout") as info:
         run(rep, tmp_path)
-    assert len(replicate_fake.requests_to("POST", "/predictions")) == 1
+    assert "look for a prediction of black-forest-labs/flux-1.1-pro created after" in str(
+        info.value
+    )
+    assert creates(replicate_fake) == 1 and len(lookups(replicate_fake)) == 3

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
-from vidpipe.errors import PermanentProviderError, TransientProviderError
+from vidpipe.errors import AmbiguousCreateError, PermanentProviderError, TransientProviderError
 from vidpipe.providers.veo import Veo
 
 from .fakes import media_bytes
@@ -121,6 +122,45 @@ def test_resource_exhausted_on_submit_is_retried(vertex, veo_fake, tmp_path, clo
     veo_fake.inject("submit", "rate_limit", retry_after=46)
     animate(vertex, tmp_path)
     assert clock.sleeps[0] == 46 and len(veo_fake.submissions) == 1
+
+
+@pytest.mark.parametrize(
+    "fault", ["created_then_error", "created_then_slow", "created_then_drop", "server_error"]
+)
+@pytest.mark.parametrize("api", ["vertex", "gemini"])
+def test_an_ambiguous_submit_fails_as_possibly_billed_and_is_never_resent(
+    http, veo_fake, tmp_path, clock, fault, api
+):
+    """Veo documents no lookup of an operation by its request: a submit whose outcome is
+    unknown fails at once, saying where to look, and is not sent again."""
+    veo_fake.inject("submit", fault)
+    with pytest.raises(AmbiguousCreateError) as info:
+        animate(client(http, veo_fake, clock, api=api), tmp_path)
+    message = str(info.value)
+    assert "veo3: video submit may have been created: check the provider before re-running" in (
+        message
+    )
+    assert "look for a recent veo-3.1-fast operation" in message
+    assert len(veo_fake.requests_to("POST", ":predictLongRunning")) == 1
+    assert clock.sleeps == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_submit_that_never_connected_is_sent_again(veo_fake, tmp_path, clock):
+    """Connection refused: nothing reached Google, so sending again cannot pay twice."""
+
+    class RefuseFirstSubmit(httpx.HTTPTransport):
+        refused = 0
+
+        def handle_request(self, request):
+            if not self.refused and request.url.path.endswith(":predictLongRunning"):
+                self.refused += 1
+                raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+            return super().handle_request(request)
+
+    with httpx.Client(transport=RefuseFirstSubmit(), timeout=2.0) as http:
+        usage, jobs = animate(client(http, veo_fake, clock), tmp_path)
+    assert len(jobs) == 1 and len(veo_fake.submissions) == 1
+    assert clock.sleeps[0] == 1  # our backoff, then sent again
 
 
 @pytest.mark.parametrize("fault", ["rate_limit", "server_error", "malformed", "slow"])

@@ -1,9 +1,15 @@
 """ElevenLabs text-to-speech over httpx (contract: providers.md section 1).
 
 TTS is synchronous: one ``POST /v1/text-to-speech/{voice_id}`` returns the audio, so
-there is no job to persist or re-attach to. A refused request (429, 5xx, a dropped
-connection) produced no audio, so it is retried here with our own backoff (ElevenLabs
-sends no Retry-After); 4xx errors fail at once with ElevenLabs' message.
+there is no job to persist or re-attach to, and no idempotency key. A refused request
+(429, a connection never made) is retried here with our own backoff (ElevenLabs sends no
+Retry-After); 4xx errors fail at once with ElevenLabs' message. A request whose outcome
+is unknown (a 5xx, a timeout, a dropped connection or a cut-off body after it was sent)
+may have been generated and billed: it is looked up in the speech history
+(``GET /v1/history?voice_id=…``, by its ``request-id`` or its text, model and time).
+Found there, the node fails as possibly billed, naming the request id (the history's
+audio is not taken in place of the requested format); not found after an HTTP 500, it
+is sent again; anything else fails as possibly billed.
 
 Scripts longer than the model's per-request character limit are split at sentence
 boundaries; each part is requested with the previous part's ``request-id`` in
@@ -24,14 +30,23 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
 
 from vidpipe import media
-from vidpipe.errors import PermanentProviderError
-from vidpipe.providers.http import SYSTEM_CLOCK, Clock, retry_call, save_response, send_stream
+from vidpipe.errors import PermanentProviderError, TransientProviderError
+from vidpipe.providers.http import (
+    SYSTEM_CLOCK,
+    Clock,
+    Exists,
+    create_once,
+    request_json,
+    save_response,
+    send_stream,
+)
 from vidpipe.refs import Usage
 from vidpipe.settings import Settings
 
@@ -50,6 +65,8 @@ CHARACTER_LIMITS: dict[str, int] = {
 }
 _BYTE_JOINABLE = ("mp3_", "pcm_", "ulaw_", "alaw_")
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+")
+#: Seconds a history item may be stamped before our send time (clock skew) and be ours.
+LOOKUP_SKEW_S = 120
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -175,12 +192,17 @@ class ElevenLabs:
                 if request_ids:
                     body["previous_request_ids"] = request_ids[-3:]
                 part_out = dest if len(parts) == 1 else Path(tmp) / f"part{i:04d}"
-                headers = retry_call(
+                since = time.time() - LOOKUP_SKEW_S
+                headers = create_once(
                     lambda b=body, p=part_out: self._speak(voice_id, output_format, b, p),
+                    find=lambda exc, text=part, t=since: self._find(
+                        voice_id, model_id, text, since_unix=t, request_id=exc.request_id
+                    ),
                     clock=clock,
                     deadline_s=self.deadline_s,
                     provider=PROVIDER,
                     what="text-to-speech request",
+                    hint=f"look in the speech history of voice {voice_id}",
                 )
                 files.append(part_out)
                 if headers.get("request-id"):
@@ -215,6 +237,48 @@ class ElevenLabs:
         finally:
             response.close()
         return response.headers
+
+    def _find(
+        self,
+        voice_id: str,
+        model_id: str,
+        text: str,
+        *,
+        since_unix: float,
+        request_id: str | None,
+    ) -> Exists | None:
+        """Whether the speech history has this request (newest first): by its request id
+        when the failed response carried one, else by text, model and time."""
+        data = request_json(
+            self.client,
+            "GET",
+            f"{self.base_url}/v1/history",
+            provider=PROVIDER,
+            params={"voice_id": voice_id, "page_size": 100},
+            headers={"xi-api-key": self._api_key.get_secret_value()},
+        )
+        items = data.get("history") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise TransientProviderError(
+                "elevenlabs: history answered without items", provider=PROVIDER
+            )
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            when = item.get("date_unix")
+            same = (request_id is not None and item.get("request_id") == request_id) or (
+                item.get("text") == text
+                and item.get("model_id") in (None, model_id)
+                and isinstance(when, int | float)
+                and when >= since_unix
+            )
+            if same:
+                return Exists(
+                    f"ElevenLabs' history has it (item {item.get('history_item_id')}): "
+                    "generated and billed, but its audio did not arrive",
+                    request_id=item.get("request_id") or request_id,
+                )
+        return None
 
 
 def _float(value: str | None, *, default: float) -> float:

@@ -2,9 +2,13 @@
 
 submit -> poll -> download:
 
-* ``POST /v3/videos`` ``{"type": "avatar", "avatar_id", "audio_url", "aspect_ratio"}``
-  with ``X-Api-Key``; HeyGen answers 429 + Retry-After past 10 concurrent jobs, which
-  created nothing and is retried after the wait it asks for.
+* ``POST /v3/videos`` ``{"type": "avatar", "avatar_id", "audio_url", "aspect_ratio",
+  "title", "callback_id"}`` with ``X-Api-Key``; HeyGen answers 429 + Retry-After past 10
+  concurrent jobs, which created nothing and is retried after the wait it asks for.
+  HeyGen has no idempotency key, so each create carries a fresh correlation token as its
+  ``title`` (and ``callback_id``): a create whose outcome is unknown (5xx, timeout,
+  dropped connection) is looked up with ``GET /v3/videos?title=<token>`` (the documented
+  list, filtered by title substring) and the video found is polled; never sent blind.
 * The video id goes to ``on_job`` before any polling; ``GET /v3/videos/{id}`` until
   ``completed | failed`` (``failure_code``/``failure_message`` surfaced).
 * ``video_url`` is a presigned link that expires (7 days): a refused download fetches
@@ -12,7 +16,8 @@ submit -> poll -> download:
 
 Audio must be reachable by HeyGen: a public or presigned URL whose extension matches
 the format, or a local file uploaded first with :meth:`HeyGen.upload_asset` (the legacy
-``POST https://upload.heygen.com/v1/asset``, raw body with its Content-Type).
+``POST https://upload.heygen.com/v1/asset``, raw body with its Content-Type). An upload is
+remembered by the file's digest for an hour, so a task's retry reuses it.
 
 Usage: ``seconds`` = the video's ``duration`` as HeyGen reports it (billed per output
 second).
@@ -20,8 +25,12 @@ second).
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,12 +44,12 @@ from vidpipe.providers.http import (
     SYSTEM_CLOCK,
     Clock,
     JobCallback,
+    create_once,
     expired_job,
     fetch_media,
     poll_until,
     request_json,
     retry_call,
-    safe_to_resubmit,
 )
 from vidpipe.refs import Usage
 from vidpipe.settings import Settings
@@ -52,6 +61,11 @@ DEFAULT_BASE_URL = "https://api.heygen.com"
 DEFAULT_UPLOAD_URL = "https://upload.heygen.com"
 IN_PROGRESS = frozenset({"pending", "waiting", "queued", "processing"})
 MODEL = "avatar_iv"  # v3's default engine, the one the price book bills
+#: How long an uploaded asset is reused for the same file (a task's retries come within
+#: minutes; HeyGen does not document how long an asset lives).
+UPLOAD_REUSE_S = 3600.0
+_uploads: dict[tuple[str, str, str], tuple[float, str]] = {}
+_uploads_lock = threading.Lock()
 
 
 class HeyGen:
@@ -166,7 +180,8 @@ class HeyGen:
 
         The body is streamed from disk with the Content-Type of the file's extension
         (HeyGen checks that extension and format agree). Uploads are free, so a failed
-        one is simply retried."""
+        one is simply retried. The same file (by digest, same account) uploaded within
+        `UPLOAD_REUSE_S` is not uploaded again: a task's retry reuses the asset."""
         file = Path(path)
         mime = mimetypes.guess_type(file.name)[0]
         if mime is None:
@@ -175,6 +190,11 @@ class HeyGen:
                 provider=PROVIDER,
             )
         size = file.stat().st_size
+        key = (self.upload_url, self._account(), _digest(file) + file.suffix.lower())
+        with _uploads_lock:
+            known = _uploads.get(key)
+        if known is not None and time.monotonic() - known[0] < UPLOAD_REUSE_S:
+            return known[1]
 
         def upload() -> str:
             data = request_json(
@@ -193,17 +213,30 @@ class HeyGen:
                 )
             return url
 
-        return retry_call(
+        url = retry_call(
             upload,
             clock=clock or self.clock,
             deadline_s=300.0,
             provider=PROVIDER,
             what="asset upload",
         )
+        with _uploads_lock:
+            now = time.monotonic()
+            for stale in [k for k, (at, _) in _uploads.items() if now - at >= UPLOAD_REUSE_S]:
+                del _uploads[stale]
+            _uploads[key] = (now, url)
+        return url
+
+    def _account(self) -> str:
+        """Which account uploads belong to, without keeping the key itself."""
+        return hashlib.sha256(self._api_key.get_secret_value().encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ wire
 
     def _create(self, body: dict[str, Any], *, clock: Clock) -> str:
+        token = f"vidpipe-{uuid.uuid4().hex[:20]}"
+        body = {**body, "title": token, "callback_id": token}
+
         def create() -> str:
             data = request_json(
                 self.client,
@@ -221,14 +254,40 @@ class HeyGen:
             return video_id
 
         # 429 past 10 concurrent jobs: nothing was created; wait as told and try again.
-        return retry_call(
+        # Anything ambiguous: look the video up by its title token, never send it blind.
+        return create_once(
             create,
+            find=lambda _exc: self._find(token),
             clock=clock,
             deadline_s=1800.0,
             provider=PROVIDER,
             what="video create",
-            retry_if=safe_to_resubmit,
+            hint=f"look for a video titled {token}",
         )
+
+    def _find(self, token: str) -> str | None:
+        """The id of the video created with this title token, if HeyGen has one."""
+        data = request_json(
+            self.client,
+            "GET",
+            f"{self.base_url}/v3/videos",
+            provider=PROVIDER,
+            params={"title": token, "limit": 10},
+            headers=self._headers(),
+        )
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise TransientProviderError(
+                "heygen: video list answered without data", provider=PROVIDER
+            )
+        ids = [
+            item["id"]
+            for item in items
+            if isinstance(item, dict)
+            and isinstance(item.get("id"), str)
+            and token in str(item.get("title") or "")
+        ]
+        return ids[0] if ids else None
 
     def _status(self, video_id: str, *, resuming: bool = False) -> dict[str, Any]:
         try:
@@ -275,6 +334,14 @@ def _video_url(data: dict[str, Any], video_id: str) -> str:
             f"heygen: video {video_id} has no video_url yet", provider=PROVIDER
         )
     return url
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK_SIZE):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _read_chunks(path: Path) -> Iterator[bytes]:

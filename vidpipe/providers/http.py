@@ -14,6 +14,13 @@ How HTTP failures become vidpipe errors, drawn once:
     ├── transport error, timeout              TransientProviderError (status None)
     └── 2xx whose JSON does not parse         TransientProviderError (malformed JSON)
 
+A paid *create* is sent once per known outcome (:func:`create_once`): a failure that
+certainly created nothing (a 429, a connection never made) is waited out and sent again;
+one whose outcome is unknown (a 5xx, a timeout or a dropped connection after the request
+went out, a 2xx that did not parse) is resolved by the provider's own lookup of the job
+(re-attached when found) or fails with :class:`~vidpipe.errors.AmbiguousCreateError`,
+which nothing retries.
+
 Messages carry the provider's own words (decoded from the body shapes listed in
 providers.md) and never a secret: the values of the request's credential headers, bearer
 tokens and URL query strings (signed URLs) are redacted.
@@ -26,7 +33,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +41,12 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from vidpipe.errors import PermanentProviderError, ProviderError, TransientProviderError
+from vidpipe.errors import (
+    AmbiguousCreateError,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
 
 __all__ = [
     "CHUNK_SIZE",
@@ -47,6 +59,10 @@ __all__ = [
     "poll_until",
     "retry_call",
     "safe_to_resubmit",
+    "create_once",
+    "Exists",
+    "ambiguous_create",
+    "request_id_of",
     "send",
     "send_stream",
     "json_of",
@@ -176,9 +192,146 @@ def poll_until(
 
 def safe_to_resubmit(exc: TransientProviderError) -> bool:
     """Whether a failed *create* request certainly created nothing, so sending it again
-    cannot pay twice: a 429 (refused), or a connection that was never made. A 5xx or a
-    read timeout after the request went out is ambiguous and is not retried here."""
-    return exc.status == 429 or isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
+    cannot pay twice: a 429 (refused), or a request that never left (connect refused,
+    DNS, connect timeout, no free connection in the pool). A 5xx, a read timeout or a
+    dropped connection after the request went out is ambiguous: :func:`create_once` looks
+    the job up instead."""
+    return exc.status == 429 or isinstance(exc.__cause__, _NOT_SENT)
+
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+#: HTTP statuses with which the provider's application itself answered a create it could
+#: not complete: when its lookup then finds no job, nothing was created. A gateway's 502 or
+#: 504, a 503, a timeout or a dropped connection may hide a create still running.
+_ANSWERED_STATUSES = frozenset({500})
+#: Waits before each lookup of a create whose outcome is unknown.
+LOOKUP_WAITS_S: tuple[float, ...] = (2.0, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Exists:
+    """A lookup's answer for a job that exists (so it bills) but cannot be taken over
+    (ElevenLabs: the speech was made, its audio did not arrive)."""
+
+    detail: str
+    request_id: str | None = None
+
+
+class _NotCreated(TransientProviderError):
+    """A create whose failure the provider's lookup showed created nothing."""
+
+
+def ambiguous_create(
+    provider: str,
+    what: str,
+    cause: ProviderError,
+    *,
+    request_id: str | None = None,
+    hint: str = "",
+    lookup_error: BaseException | None = None,
+) -> AmbiguousCreateError:
+    """The error for a paid create that may exist: one line saying so, what happened, the
+    provider's request id and where to look."""
+    request_id = request_id or cause.request_id
+    parts = [f"the request went out, then: {cause}"]
+    if request_id:
+        parts.append(f"request id {request_id}")
+    if hint:
+        parts.append(hint)
+    if lookup_error is not None:
+        parts.append(f"the lookup failed: {lookup_error}")
+    return AmbiguousCreateError(
+        f"{provider}: {what} may have been created: check the provider before re-running "
+        f"({'; '.join(parts)})",
+        provider=provider,
+        status=cause.status,
+        request_id=request_id,
+    )
+
+
+def create_once(
+    create: Callable[[], T],
+    *,
+    find: Callable[[TransientProviderError], T | Exists | None] | None,
+    clock: Clock,
+    deadline_s: float,
+    provider: str,
+    what: str,
+    hint: str = "",
+    lookup_waits_s: Sequence[float] = LOOKUP_WAITS_S,
+) -> T:
+    """Send a paid create, never twice blind.
+
+    * Refused for sure (429, connection refused): waited out (Retry-After) and sent again
+      until `deadline_s`; past it the TransientProviderError is safe for a task retry.
+    * Outcome unknown (5xx, timeout or dropped connection after sending, a 2xx that did
+      not parse): `find(error)` looks the job up by what the client sent (a correlation
+      id, the input and time) after each of `lookup_waits_s`. A job found is returned as
+      if the create had answered (the caller persists its id); a job that exists but
+      cannot be used (:class:`Exists`), a lookup that keeps failing, or no job found
+      after an ambiguous outcome raises :class:`AmbiguousCreateError`. Only when the
+      provider's application answered (HTTP 500) and two lookups found nothing is the
+      create sent again.
+    * `find` None (the provider documents no lookup): AmbiguousCreateError at once.
+
+    `hint` says where to look for the job in the error (a title, a correlation id).
+    """
+
+    def attempt() -> T:
+        try:
+            return create()
+        except TransientProviderError as exc:
+            if safe_to_resubmit(exc):
+                raise
+            return resolve(exc)
+
+    def resolve(exc: TransientProviderError) -> T:
+        if find is None:
+            raise ambiguous_create(provider, what, exc, hint=hint) from exc
+        misses, lookup_error = 0, None
+        for wait in lookup_waits_s:
+            clock.sleep(wait)
+            try:
+                found = find(exc)
+            except AmbiguousCreateError:
+                raise
+            except ProviderError as error:
+                lookup_error = error
+                if isinstance(error, PermanentProviderError):
+                    break
+                continue
+            except httpx.TransportError as error:
+                lookup_error = _transport_error(error, provider)
+                continue
+            if isinstance(found, Exists):
+                raise ambiguous_create(
+                    provider,
+                    what,
+                    exc,
+                    request_id=found.request_id,
+                    hint="; ".join(filter(None, (found.detail, hint))),
+                ) from exc
+            if found is not None:
+                return found
+            misses, lookup_error = misses + 1, None
+            if misses >= 2 and exc.status in _ANSWERED_STATUSES:
+                raise _NotCreated(
+                    f"{provider}: {what} failed and created nothing (looked up): {exc}",
+                    provider=provider,
+                    status=exc.status,
+                ) from exc
+        raise ambiguous_create(provider, what, exc, hint=hint, lookup_error=lookup_error) from exc
+
+    return retry_call(
+        attempt,
+        clock=clock,
+        deadline_s=deadline_s,
+        provider=provider,
+        what=what,
+        retry_if=lambda exc: isinstance(exc, _NotCreated) or safe_to_resubmit(exc),
+    )
 
 
 def retry_call(
@@ -278,11 +431,37 @@ def raise_for_provider(response: httpx.Response, provider: str) -> None:
     status = response.status_code
     message = redact(provider_message(response), _secrets_of(response.request))
     text = f"{provider}: HTTP {status}: {message}" if message else f"{provider}: HTTP {status}"
+    request_id = request_id_of(response)
     if status in _TRANSIENT_STATUSES or status >= 500:
         raise TransientProviderError(
-            text, provider=provider, status=status, retry_after_s=parse_retry_after(response)
+            text,
+            provider=provider,
+            status=status,
+            retry_after_s=parse_retry_after(response),
+            request_id=request_id,
         )
-    raise PermanentProviderError(text, provider=provider, status=status)
+    raise PermanentProviderError(text, provider=provider, status=status, request_id=request_id)
+
+
+#: Response headers carrying the provider's id of a request: ``request-id`` (ElevenLabs),
+#: ``X-Request-Id`` (HeyGen v3).
+REQUEST_ID_HEADERS = ("request-id", "x-request-id")
+
+
+def request_id_of(response: httpx.Response) -> str | None:
+    """The provider's id of this request, from its headers or (ElevenLabs) its error body's
+    ``detail.request_id``; None when it sent none."""
+    for name in REQUEST_ID_HEADERS:
+        if response.headers.get(name):
+            return response.headers[name][:255]
+    if response.is_success or not response.is_closed:
+        return None
+    try:
+        detail = response.json().get("detail")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+    found = detail.get("request_id") if isinstance(detail, dict) else None
+    return str(found)[:255] if found else None
 
 
 def provider_message(response: httpx.Response) -> str:
@@ -518,6 +697,8 @@ def _truncated(
         f"{provider}: download of {safe_url(str(response.request.url))} truncated: "
         f"got {got}{of} bytes{why}",
         provider=provider,
+        status=response.status_code,
+        request_id=request_id_of(response),
     )
 
 

@@ -13,7 +13,11 @@ submit -> poll -> download:
   URL goes to `out`).
 
 The create is retried only when it certainly created nothing (429, no connection);
-polls and downloads retry every transient fault.
+polls and downloads retry every transient fault. Replicate has no idempotency key: a
+create whose outcome is unknown (5xx, timeout, dropped connection) is looked up in the
+documented prediction list (``GET /v1/predictions?created_after=…``, newest first) by
+model or version, input and creation time; the one prediction found is re-attached, and
+anything else fails the node as possibly billed instead of paying twice.
 
 Usage, decided by what the response gives:
 
@@ -32,6 +36,7 @@ import mimetypes
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +48,11 @@ from vidpipe.providers.http import (
     SYSTEM_CLOCK,
     Clock,
     JobCallback,
+    create_once,
     expired_job,
     fetch_media,
     poll_until,
     request_json,
-    retry_call,
-    safe_to_resubmit,
 )
 from vidpipe.refs import Usage
 from vidpipe.settings import Settings
@@ -68,6 +72,10 @@ TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 #: Replicate accepts data URLs for files up to 256 KB; larger inputs need a URL.
 DATA_URL_LIMIT = 256 * 1024
 _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
+#: How far before our send time a prediction may be stamped (clock skew) and still be ours.
+LOOKUP_SKEW = timedelta(minutes=2)
+#: Pages of the prediction list read when looking a create up (100 predictions a page).
+LOOKUP_PAGES = 5
 
 
 class Replicate:
@@ -259,6 +267,8 @@ class Replicate:
             "cancel-after": f"{max(1, int(deadline_s))}s",
         }
 
+        sent_at = datetime.now(UTC)
+
         def create() -> dict[str, Any]:
             return _prediction(
                 request_json(
@@ -272,14 +282,47 @@ class Replicate:
                 )
             )
 
-        return retry_call(
+        return create_once(
             create,
+            find=lambda _exc: self._find(body, ref, since=sent_at - LOOKUP_SKEW),
             clock=clock,
             deadline_s=min(deadline_s, 300.0),
             provider=PROVIDER,
             what="prediction create",
-            retry_if=safe_to_resubmit,
+            hint=f"look for a prediction of {ref.split(':', 1)[0]} created after "
+            f"{sent_at:%Y-%m-%d %H:%M:%S} UTC",
         )
+
+    def _find(self, body: dict[str, Any], ref: str, *, since: datetime) -> dict[str, Any] | None:
+        """The prediction this create made, from the list of predictions created since
+        `since`: None when there is none; an error when several match (we cannot tell
+        which one is ours)."""
+        url: str | None = f"{self.base_url}/v1/predictions"
+        params: dict[str, str] | None = {"created_after": since.isoformat().replace("+00:00", "Z")}
+        found = []
+        for _ in range(LOOKUP_PAGES):
+            if url is None:
+                break
+            page = request_json(
+                self.client, "GET", url, provider=PROVIDER, params=params, headers=self._auth()
+            )
+            results = page.get("results") if isinstance(page, dict) else None
+            if not isinstance(results, list):
+                raise TransientProviderError(
+                    "replicate: prediction list answered without results", provider=PROVIDER
+                )
+            found += [p for p in results if _same_prediction(p, body, ref)]
+            nxt = page.get("next")
+            # Follow the cursor only on our own host: it carries our token.
+            url = nxt if isinstance(nxt, str) and nxt.startswith(self.base_url) else None
+            params = None
+        if len(found) > 1:
+            ids = ", ".join(str(p.get("id")) for p in found)
+            raise PermanentProviderError(
+                f"replicate: {len(found)} predictions match ({ids}); cannot tell which is ours",
+                provider=PROVIDER,
+            )
+        return _prediction(found[0]) if found else None
 
     def _get(self, job_id: str, *, resuming: bool = False) -> dict[str, Any]:
         url = f"{self.base_url}/v1/predictions/{job_id}"
@@ -344,6 +387,30 @@ class Replicate:
             quantity=quantity,
             request_id=prediction.get("id"),
         )
+
+
+def _same_prediction(prediction: Any, body: dict[str, Any], ref: str) -> bool:
+    """Whether a listed prediction is the one `body` asked for: created through the API,
+    the same version (or model), the same input (a data URL only has to be there: the
+    list may show Replicate's copy of the file)."""
+    if not isinstance(prediction, dict) or prediction.get("source") not in (None, "api"):
+        return False
+    if "version" in body:
+        if prediction.get("version") != body["version"]:
+            return False
+    elif prediction.get("model") != ref:
+        return False
+    listed = prediction.get("input")
+    if not isinstance(listed, dict):
+        return False
+    for key, value in body["input"].items():
+        if key not in listed:
+            return False
+        if isinstance(value, str) and value.startswith("data:"):
+            continue
+        if listed[key] != value:
+            return False
+    return True
 
 
 def _is_version(ref: str) -> bool:

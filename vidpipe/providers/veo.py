@@ -16,9 +16,15 @@ result      ``response.videos[0]``: ``bytesBase64Encoded`` or      ``response.ge
                                                                    [0].video.uri`` (key sent)
 ==========  =====================================================  ==========================
 
-The operation name goes to ``on_job`` before polling. A finished operation whose samples
-were all removed by the safety filter (``raiMediaFilteredCount``) is a permanent failure
-naming the filter's reasons; an operation ``error`` is permanent with Google's message.
+The operation name goes to ``on_job`` before polling. Veo documents no idempotency key
+and no way to find an operation by what was submitted, so a submit whose outcome is
+unknown (5xx, timeout, dropped connection after sending) is never sent again: it fails
+with :class:`~vidpipe.errors.AmbiguousCreateError` (the node is then recorded as possibly
+billed); a 429 or a connection never made is waited out and sent again.
+
+A finished operation whose samples were all removed by the safety filter
+(``raiMediaFilteredCount``) is a permanent failure naming the filter's reasons; an
+operation ``error`` is permanent with Google's message.
 
 Usage: ``seconds`` = the requested ``duration_s`` (Veo bills per generated second and
 does not report the length back).
@@ -42,12 +48,11 @@ from vidpipe.providers.http import (
     SYSTEM_CLOCK,
     Clock,
     JobCallback,
+    create_once,
     expired_job,
     fetch_media,
     poll_until,
     request_json,
-    retry_call,
-    safe_to_resubmit,
 )
 from vidpipe.refs import Usage
 from vidpipe.settings import Settings
@@ -234,13 +239,16 @@ class Veo:
                 )
             return name
 
-        return retry_call(
+        return create_once(
             submit,
+            find=None,  # no documented lookup of an operation by its request
             clock=clock,
             deadline_s=600.0,
             provider=PROVIDER,
             what="video submit",
-            retry_if=safe_to_resubmit,
+            hint=f"look for a recent {model} operation in project {self.project}"
+            if self.api == "vertex"
+            else f"look for a recent {model} operation",
         )
 
     def _operation(self, name: str, *, resuming: bool = False) -> dict[str, Any]:
