@@ -251,7 +251,7 @@ def _check_live(plan: Plan, mode: str) -> None:
     """Refuse a run that a node would refuse (`vidpipe.preflight`) or whose live providers
     cannot be called, before anything is paid for; make sure each live provider's
     concurrency limit exists."""
-    problems = run_problems(plan.spec, mode)
+    problems = run_problems(plan.spec, mode, get_settings().allow_networks)
     if problems:
         raise SpecError(f"a {mode} run would be refused: " + "; ".join(map(str, problems)))
     providers = {effective_provider(plan.node(n), mode) for n in plan.order}

@@ -7,7 +7,9 @@ the node and the source, because a wrong asset is the user's to fix, not a retry
 - `path`: inside the pipeline file's folder; `..`, absolute paths and links that lead out
   of the folder are refused (links that stay inside are allowed, as validation does).
 - `url`: http(s), streamed to disk, at most `MAX_URL_BYTES` (refused early when the
-  server announces a bigger Content-Length).
+  server announces a bigger Content-Length); never from the worker's own networks
+  (loopback, link-local, private...: `vidpipe.netguard`), redirects included, unless the
+  operator allows them (`VIDPIPE_ALLOW_NETWORKS`).
 - `uri`: `s3://bucket/key`, downloaded with the store's boto3 configuration.
 """
 
@@ -18,15 +20,17 @@ from pathlib import Path, PurePosixPath
 import httpx
 
 from tasks.runtime import ExecContext, Output, input_error, node_task
+from vidpipe import limits
 from vidpipe.errors import MediaError, SpecError, StorageError, TransientProviderError
 from vidpipe.media import MediaInfo, check_decodes, probe
+from vidpipe.netguard import AddressRefused, FetchRefused, fetch
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
 
 __all__ = ["MAX_URL_BYTES", "execute", "task"]
 
 #: Largest file an asset `url` may download (the seeds' upload rule).
-MAX_URL_BYTES = 50 * 1024 * 1024
+MAX_URL_BYTES = limits.MAX_DOWNLOAD_BYTES
 _CHUNK = 1024 * 1024
 
 
@@ -77,9 +81,12 @@ def _announced_size(response: httpx.Response) -> int | None:
 
 
 def _download(node: NodeSpec, url: str, out: Path) -> None:
-    """Stream `url` to `out`, stopping as soon as it exceeds MAX_URL_BYTES."""
+    """Stream `url` to `out`, stopping as soon as it exceeds MAX_URL_BYTES; connecting
+    only to addresses the settings allow (`vidpipe.netguard.fetch`)."""
+    from vidpipe.settings import get_settings
+
     try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
+        with fetch(url, allow=get_settings().allow_networks, timeout=60) as response:
             response.raise_for_status()
             announced = _announced_size(response)
             if announced is not None and announced > MAX_URL_BYTES:
@@ -91,6 +98,11 @@ def _download(node: NodeSpec, url: str, out: Path) -> None:
                     if size > MAX_URL_BYTES:
                         raise _too_large(node, url)
                     handle.write(chunk)
+    except AddressRefused as exc:
+        where = f"{url} redirects to {exc.url}" if exc.redirected else url
+        raise SpecError(f"node '{node.id}': {where}: {exc}") from None
+    except FetchRefused as exc:
+        raise SpecError(f"node '{node.id}': {url} {exc}") from None
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code
         message = f"node '{node.id}': {url} answered HTTP {status}"

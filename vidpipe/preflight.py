@@ -10,6 +10,10 @@ the mode the run will use, in the same `Problem` form as validation.
 The rules live here once: the task wrapper (`tasks/runtime.py`) calls `node_problems` for
 each node before it runs (with what its real inputs are) as the last guard, so the plan
 and the run cannot disagree. Pure: no Prefect, no I/O.
+
+An asset `url` whose host is an address the worker may not reach (`vidpipe.netguard`:
+loopback, link-local, private..., unless in `allow_networks`) is found here too, when the
+file shows it (an address literal, `localhost`); a name is checked when it is fetched.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from vidpipe import limits
+from vidpipe.netguard import parse_networks, url_refusal
 from vidpipe.spec import NodeSpec, PipelineSpec, Problem, VideoSettings
 
 __all__ = [
@@ -153,11 +159,63 @@ def _words(values: Sequence[Any]) -> str:
     return ", ".join(items[:-1]) + f" or {items[-1]}" if len(items) > 1 else items[0]
 
 
+#: Node types whose text (the `or_config` slot, else that config field) has a size cap,
+#: and the cap (`vidpipe.limits`), in either mode: the placeholder stands in for the
+#: provider, and renders what it is given.
+_TEXT_LIMITS = {
+    "generate-voiceover": ("script", limits.MAX_SCRIPT_CHARS),
+    "render-code": ("code", limits.MAX_CODE_CHARS),
+}
+
+
 def needs_text(node: NodeSpec, mode: str) -> bool:
     """Whether `node_problems` looks at the text of the node's text inputs in `mode`
     (so a run-time caller reads them only then)."""
+    if node.type in _TEXT_LIMITS:
+        return True
     rules = PROVIDER_RULES.get(effective_provider(node, mode) or "")
     return rules is not None and rules.needs_text
+
+
+def _given_text(node: NodeSpec, inputs: Mapping[str, Sequence[Upstream]]) -> tuple[str | None, str]:
+    """The node's text (its text input, else its config field) and where it is."""
+    slot = next((s for s in node.decl.slots if s.or_config), None)
+    if slot is None:
+        return None, ""
+    given = inputs.get(slot.name, ())
+    if given:
+        return given[0].text, f"inputs.{slot.name}"
+    return getattr(node.config, slot.or_config, None), f"config.{slot.or_config}"
+
+
+def _limit_problems(node: NodeSpec, inputs: Mapping[str, Sequence[Upstream]]) -> list[Problem]:
+    """The sizes `vidpipe.limits` caps: a script's or a code's length, a screencast's
+    duration."""
+    if node.type not in _TEXT_LIMITS:
+        return []
+    what, cap = _TEXT_LIMITS[node.type]
+    text, location = _given_text(node, inputs)
+    if text is None:
+        return []
+    if len(text) > cap:
+        return [
+            Problem(
+                location,
+                f"the {what} is {len(text):,} characters; at most {cap:,}: split it into "
+                "several nodes",
+            )
+        ]
+    if node.type == "render-code":
+        seconds = limits.render_code_seconds(text, node.config.chars_per_second, node.config.hold_s)
+        if seconds > limits.MAX_MEDIA_S:
+            return [
+                Problem(
+                    "config.chars_per_second",
+                    f"typing {len(text):,} characters takes {seconds:,.0f} s; at most "
+                    f"{limits.MAX_MEDIA_S:,.0f} s: raise chars_per_second or split the code",
+                )
+            ]
+    return []
 
 
 def node_problems(
@@ -182,6 +240,7 @@ def node_problems(
                 "as text: run it from its file, or give the asset as text, url or uri",
             )
         )
+    problems.extend(_limit_problems(node, inputs or {}))
     provider = effective_provider(node, mode)
     rules = PROVIDER_RULES.get(provider) if provider else None
     if rules is None:
@@ -237,13 +296,8 @@ def node_problems(
                     f"{up.origin or 'this input'} gives {got}: feed it MP3 or WAV",
                 )
 
-    slot = next((s for s in node.decl.slots if s.or_config), None)
-    if rules.needs_text and slot is not None:
-        given = inputs.get(slot.name, ())
-        if given:
-            text, location = given[0].text, f"inputs.{slot.name}"
-        else:
-            text, location = getattr(cfg, slot.or_config, None), f"config.{slot.or_config}"
+    if rules.needs_text:
+        text, location = _given_text(node, inputs)
         if text is not None and not text.strip():
             check.add(location, f"{rules.name} has nothing to say (the script is blank): write it")
     return problems
@@ -267,14 +321,25 @@ def _upstream(node: NodeSpec, mode: str) -> Upstream:
     return Upstream()
 
 
-def run_problems(spec: PipelineSpec, mode: str) -> list[Problem]:
+def run_problems(
+    spec: PipelineSpec, mode: str, allow_networks: Sequence[str] = ()
+) -> list[Problem]:
     """Every refusal a run of `spec` in `mode` ("placeholder" or "live") would meet that
     the file already shows, located as validation locates problems
-    (`nodes[3] (host).inputs.background: ...`); empty when there is none."""
+    (`nodes[3] (host).inputs.background: ...`); empty when there is none.
+    `allow_networks`: the CIDRs asset URLs may reach although private (the setting)."""
     if mode not in ("placeholder", "live"):
         raise ValueError(f"mode must be 'placeholder' or 'live', got {mode!r}")
     problems: list[Problem] = []
+    if len(spec.nodes) > limits.MAX_NODES:
+        count = f"{len(spec.nodes):,} nodes; at most {limits.MAX_NODES:,}"
+        problems.append(Problem("nodes", f"{count}: split the pipeline into several files"))
+    allowed = parse_networks(allow_networks)
     for i, node in enumerate(spec.nodes):
+        if node.asset is not None and node.asset.url is not None:  # both modes fetch it
+            refused = url_refusal(node.asset.url, allowed)
+            if refused is not None:
+                problems.append(Problem(f"nodes[{i}] ({node.id}).asset.url", refused))
         inputs = {
             slot: [_upstream(spec.node(ref), mode) for ref in refs]
             for slot, refs in node.inputs.items()

@@ -43,7 +43,12 @@ class _Flaky(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def flaky_server():
+def flaky_server(monkeypatch):
+    """A loopback server, which asset URLs may reach only when the operator allows it."""
+    from vidpipe.settings import get_settings
+
+    monkeypatch.setenv("VIDPIPE_ALLOW_NETWORKS", "127.0.0.0/8")
+    get_settings.cache_clear()
     _Flaky.hits = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

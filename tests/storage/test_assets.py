@@ -16,6 +16,7 @@ import tasks.asset as asset
 from tasks.runtime import ExecContext, RunInfo
 from vidpipe.errors import SpecError
 from vidpipe.s3 import S3Store
+from vidpipe.settings import get_settings
 from vidpipe.spec import VideoSettings, load_spec
 from vidpipe.storage import LocalStore, MediaStore
 
@@ -70,7 +71,10 @@ class _BigBodies(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def big_server() -> Iterator[str]:
+def big_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A loopback server, which asset URLs may reach only when the operator allows it."""
+    monkeypatch.setenv("VIDPIPE_ALLOW_NETWORKS", "127.0.0.0/8")
+    get_settings.cache_clear()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BigBodies)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -79,6 +83,7 @@ def big_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+        get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("path", ["/announced.txt", "/streamed.txt"])
