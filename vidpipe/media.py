@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Literal
 
@@ -279,6 +280,15 @@ _running: set[subprocess.Popen[bytes]] = set()
 _running_lock = threading.Lock()
 
 
+@lru_cache(maxsize=1)
+def _die_with_parent() -> tuple[str, ...]:
+    """A prefix that makes FFmpeg die with the process that started it (Linux's parent
+    death signal, through util-linux `setpriv`), so a worker killed outright leaves no
+    FFmpeg running on for up to its timeout; empty where `setpriv` is missing."""
+    found = shutil.which("setpriv")
+    return (found, "--pdeathsig", "KILL", "--") if found else ()
+
+
 def stop_all() -> int:
     """Kill every FFmpeg process this process started that still runs; returns how many.
     Their runs fail with a MediaError, which the stopping run has already accounted for."""
@@ -303,7 +313,7 @@ def _execute(
     with tempfile.TemporaryFile() as errfile:
         try:
             proc = subprocess.Popen(
-                cmd,
+                [*_die_with_parent(), *cmd],
                 stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=errfile,
@@ -607,6 +617,25 @@ def silence_stream(duration_s: float) -> ffmpeg.nodes.FilterableStream:
     ).audio
 
 
+def _input(path: str | os.PathLike[str], use: int, **kwargs) -> ffmpeg.nodes.FilterableStream:
+    """``ffmpeg.input(path, **kwargs)`` as an FFmpeg input (``-i``) of its own, even when
+    the same file is already an input: `use` tells the inputs of one graph apart.
+
+    ffmpeg-python merges equal nodes, so two ``ffmpeg.input`` calls on one file would be one
+    ``-i``, and the same filters applied to each one filter output consumed twice, which it
+    refuses ("multiple outgoing edges ... a split filter is probably required"). Giving
+    every use its own ``-i`` is what two different files get: each is decoded on its own
+    and read only as fast as its branch needs it. A ``split`` instead keeps every frame the
+    slower branch has not read yet (a 20 s 720p clip crossfading into itself held 1.9 GB).
+    An input node's positional args are part of its identity but not of its arguments.
+    """
+    stream = ffmpeg.input(str(path), **kwargs)
+    if not use:
+        return stream
+    node = stream.node
+    return ffmpeg.nodes.InputNode(node.name, args=[use], kwargs=node.kwargs).stream()
+
+
 def fit_video(stream: ffmpeg.nodes.FilterableStream, target: VideoTarget):
     """Scale to fit inside the target and pad the rest (never stretch), square pixels,
     constant frame rate, yuv420p: the shape every clip is brought to before joining."""
@@ -803,9 +832,10 @@ def build_crossfade_args(
     """Arguments chaining xfade/acrossfade over clips already in one format (normalised).
 
     Clip k starts fading in at the end of everything before it minus `transition_s`, so
-    the result is ``sum(durations) - (n - 1) * transition_s`` long.
+    the result is ``sum(durations) - (n - 1) * transition_s`` long. A clip listed twice is
+    two inputs (see :func:`_input`).
     """
-    inputs = [ffmpeg.input(str(c)) for c in clips]
+    inputs = [_input(c, use) for use, c in enumerate(clips)]
     video, audio = inputs[0].video, inputs[0].audio
     elapsed = durations[0]
     for clip, clip_duration in zip(inputs[1:], durations[1:], strict=True):
@@ -852,7 +882,8 @@ def merge(
         raise ValueError("merge needs at least one clip")
     if transition not in ("none", "crossfade"):
         raise ValueError(f"unknown transition {transition!r}")
-    infos = [_require(c, "merge", video=True) for c in clips]
+    probed = {c: _require(c, "merge", video=True) for c in dict.fromkeys(map(Path, clips))}
+    infos = [probed[Path(c)] for c in clips]  # a clip listed again is probed once
     dest = _prepare_out(out)
     crossfade = transition == "crossfade" and transition_s > 0 and len(clips) > 1
     copy = (
@@ -870,7 +901,8 @@ def merge(
         work = Path(tmp)
         parts = [Path(c) for c in clips] if copy else _normalize_all(clips, work, target)
         if crossfade:
-            durations = [probe(p).duration_s or 0.0 for p in parts]
+            lengths = {p: probe(p).duration_s or 0.0 for p in dict.fromkeys(parts)}
+            durations = [lengths[p] for p in parts]
             fade = min(transition_s, 0.5 * min(durations))
             args = build_crossfade_args(parts, durations, dest, transition_s=fade)
         else:
@@ -894,12 +926,14 @@ def _even(n: int) -> int:
 def _normalize_all(
     clips: Sequence[str | os.PathLike[str]], work: Path, target: VideoTarget
 ) -> list[Path]:
-    """Normalise clips concurrently (the runner's semaphore bounds the FFmpeg processes)."""
-    outs = [work / f"part{i:03d}.mp4" for i in range(len(clips))]
+    """Normalise clips concurrently (the runner's semaphore bounds the FFmpeg processes).
+    A clip listed more than once is normalised once and its part listed as often."""
+    unique = list(dict.fromkeys(Path(c) for c in clips))
+    outs = {c: work / f"part{i:03d}.mp4" for i, c in enumerate(unique)}
     workers = get_settings().ffmpeg_threads or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(lambda c, o: normalize(c, o, target), clips, outs))
-    return outs
+        list(pool.map(lambda c: normalize(c, outs[c], target), unique))
+    return [outs[Path(c)] for c in clips]
 
 
 # --------------------------------------------------------------------------- mix_audio
@@ -923,10 +957,11 @@ def build_mix_args(
     The added audios are summed (amix, normalize=0 so volumes mean what they say). In
     ``duck`` mode the video's own audio is taken as the speech and the added audios as
     the music that sidechaincompress lowers while the speech is present. The result is
-    padded or trimmed to exactly the video's duration.
+    padded or trimmed to exactly the video's duration. An audio listed twice (or the video
+    itself among `audios`) is one more input, so it is summed twice (see :func:`_input`).
     """
-    src = ffmpeg.input(str(video))
-    added_streams = [stereo_audio(ffmpeg.input(str(a)).audio) for a in audios]
+    src = _input(video, 0)
+    added_streams = [stereo_audio(_input(a, use).audio) for use, a in enumerate(audios, 1)]
     added = (
         added_streams[0]
         if len(added_streams) == 1
@@ -1069,16 +1104,15 @@ def build_compose_args(
     """Arguments drawing `overlay` over `background` at `geometry` between start and end.
 
     A video overlay starts playing at `start_s` and disappears when it ends; a still is
-    looped. The background's audio is copied and the output lasts as long as it.
+    looped. The background's audio is copied and the output lasts as long as it. The
+    overlay may be the background's own file: it is a second input (see :func:`_input`).
     """
     width, height, x, y = geometry
-    bg = ffmpeg.input(str(background))
+    bg = _input(background, 0)
     if overlay_is_image:
-        ov = ffmpeg.input(
-            str(overlay), loop=1, framerate=ff_number(fps), t=ff_number(duration_s)
-        ).video
+        ov = _input(overlay, 1, loop=1, framerate=ff_number(fps), t=ff_number(duration_s)).video
     else:
-        ov = ffmpeg.input(str(overlay)).video
+        ov = _input(overlay, 1).video
         if start_s:
             ov = ov.filter("setpts", f"PTS-STARTPTS+{ff_number(start_s)}/TB")
     ov = ov.filter("scale", width, height).filter("setsar", 1)
