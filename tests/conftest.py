@@ -17,6 +17,9 @@ from pgcluster import PgCluster  # noqa: E402
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Tests that start `vidpipe` without a PREFECT_API_URL use a temporary Prefect server, not
+# a local one left running in a tmp home; tests of the local server set it back.
+os.environ.setdefault("VIDPIPE_SERVER", "ephemeral")
 
 
 @pytest.fixture(scope="session")

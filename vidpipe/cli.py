@@ -9,6 +9,7 @@ one clear line on stderr, never a traceback (unless `--debug` or `VIDPIPE_DEBUG=
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -24,7 +25,7 @@ from vidpipe.errors import SpecError, VidpipeError
 from vidpipe.plan import Plan, build_plan
 from vidpipe.spec import format_problems, load_file
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "local_server"]
 
 app = typer.Typer(
     name="vidpipe",
@@ -73,9 +74,16 @@ def _options(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    ephemeral: Annotated[
+        bool,
+        typer.Option(
+            "--ephemeral", help="Use a temporary Prefect server, not this home's local one."
+        ),
+    ] = False,
 ) -> None:
     """AI-generated video pipelines as Prefect flows."""
     _debug["on"] = debug
+    _local["ephemeral"] = ephemeral
 
 
 def _emit_json(doc: Any) -> None:
@@ -94,10 +102,12 @@ def _load(file: Path, mode: str | None) -> Any:
     """A file loaded and validated, with what a run in `mode` (default: the file's own)
     would refuse added to its problems (`vidpipe.preflight`)."""
     from vidpipe.preflight import run_problems
+    from vidpipe.settings import get_settings
 
     result = load_file(file)
     if result.valid:
-        result.problems.extend(run_problems(result.spec, mode or result.spec.mode))
+        allowed = get_settings().allow_networks  # asset URLs' private networks allowed
+        result.problems.extend(run_problems(result.spec, mode or result.spec.mode, allowed))
     return result
 
 
@@ -176,7 +186,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 def plan_estimate(the_plan: Plan, mode: str | None = None) -> Any:
     """The plan's cost estimate, with the nodes this machine's cache already holds."""
-    _prepare_prefect()
+    _prepare_prefect(need_server=False)
     from flows.pipeline import estimate_run
     from tasks.runtime import RunInfo
     from vidpipe.settings import get_settings
@@ -374,10 +384,77 @@ class _LiveProgress:
                 live.update(_nodes_table(show_document(self.engine, self.run_id)))
 
 
-def _prepare_prefect() -> None:
-    from vidpipe.settings import apply_prefect_defaults
+#: The Prefect server this command uses, when it is this home's local one.
+_local: dict[str, Any] = {"server": None, "ephemeral": False}
 
-    apply_prefect_defaults()
+
+def _prepare_prefect(need_server: bool = True) -> None:
+    """Prefect's embedded defaults, and the server to use: PREFECT_API_URL when set, else
+    (for commands that run flows) this home's local server, started on first use, unless
+    VIDPIPE_SERVER=ephemeral or --ephemeral asks for Prefect's temporary one."""
+    from vidpipe.settings import apply_prefect_defaults, get_settings, use_prefect_api
+
+    settings = get_settings()
+    apply_prefect_defaults(settings)
+    if not need_server or settings.prefect_api_url:
+        return
+    if settings.server == "ephemeral" or _local["ephemeral"]:
+        return
+    from vidpipe import localserver
+
+    server, started = localserver.ensure(settings.home, idle_s=settings.server_idle_s)
+    use_prefect_api(server.api_url)
+    _local["server"] = server
+    if started:
+        err.print(
+            f"Prefect UI: {server.ui_url} (this home's local server; it stops after "
+            f"{settings.server_idle_s / 60:g} idle minutes, or with `vidpipe server stop`)",
+            highlight=False,
+        )
+
+
+@contextlib.contextmanager
+def _keeping_alive() -> Any:
+    """While a command uses this home's local server, it counts as activity (the idle
+    clock would otherwise run between its start and its first flow run)."""
+    import threading
+
+    from vidpipe import localserver
+    from vidpipe.settings import get_settings
+
+    if _local["server"] is None:
+        yield
+        return
+    settings = get_settings()
+    stop = threading.Event()
+
+    def touch() -> None:
+        while not stop.wait(max(0.5, min(60.0, settings.server_idle_s / 4))):
+            localserver.touch(settings.home)
+
+    threading.Thread(target=touch, name="vidpipe-keep-alive", daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+def local_server() -> Any:
+    """The local Prefect server this process's commands used, if any (`make demo`)."""
+    return _local["server"]
+
+
+def _ui_page(flow_run_id: str | None) -> str | None:
+    """The Prefect UI's page of a flow run, where a lasting server holds it."""
+    import os
+
+    if not flow_run_id:
+        return None
+    server = _local["server"]
+    if server is not None:
+        return server.run_page(flow_run_id)
+    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    return f"{api.removesuffix('/api')}/runs/flow-run/{flow_run_id}" if api else None
 
 
 @app.command()
@@ -439,6 +516,11 @@ def run(
         if ending in ("cancelled", "failed") and doc["run"]["error"] and code in (1, 130, 143):
             ending += f" ({doc['run']['error']})"
         out.print(f"run {run_row.id}: {ending}", highlight=False, markup=False)
+        from vidpipe import db
+
+        page = _ui_page(db.get_run(engine, run_row.id).flow_run_id)
+        if page:
+            out.print(f"Prefect UI: {page}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -479,7 +561,10 @@ def _run_flow(
     previous = {sig: signal.signal(sig, _stop_on) for sig in (signal.SIGINT, signal.SIGTERM)}
     code, ending = 0, None
     try:
-        with _LiveProgress(engine, run_id, enabled=not as_json and err.is_terminal):
+        with (
+            _keeping_alive(),
+            _LiveProgress(engine, run_id, enabled=not as_json and err.is_terminal),
+        ):
             run_pipeline(
                 pipeline=str(file.resolve()),
                 mode=mode,
@@ -673,7 +758,80 @@ def serve() -> None:
     _prepare_prefect()
     from deployments import serve_all
 
-    serve_all()
+    with _keeping_alive():  # serving is activity: the local server stays up
+        serve_all()
+
+
+server_app = typer.Typer(
+    help="This home's local Prefect server (the default when PREFECT_API_URL is not set).",
+    no_args_is_help=True,
+)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start(
+    port: Annotated[int | None, typer.Option(help="Its port (default: a free one).")] = None,
+    background: Annotated[
+        bool, typer.Option("--background", help="Start it and return (it stops when idle).")
+    ] = False,
+) -> None:
+    """Start it (in the foreground until Ctrl-C, or --background)."""
+    import time
+
+    from vidpipe import localserver
+    from vidpipe.settings import get_settings
+
+    settings = get_settings()
+    try:
+        server, started = localserver.ensure(
+            settings.home, idle_s=settings.server_idle_s, port=port
+        )
+    except VidpipeError as exc:
+        raise _fail(exc) from None
+    if port is not None and server.port != port:
+        out.print(f"already running on port {server.port}: {server.ui_url}", highlight=False)
+        return
+    out.print(f"{'started' if started else 'running'}: {server.ui_url}", highlight=False)
+    if background:
+        return
+    out.print("Ctrl-C stops it", highlight=False)
+    try:
+        while localserver.status(settings.home) is not None:
+            localserver.touch(settings.home)
+            time.sleep(2)
+    except KeyboardInterrupt:
+        localserver.stop(settings.home)
+        out.print("stopped", highlight=False)
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop it (exit 0 whether or not one was running)."""
+    from vidpipe import localserver
+    from vidpipe.settings import get_settings
+
+    home = get_settings().home
+    out.print("stopped" if localserver.stop(home) else "no local server was running")
+
+
+@server_app.command("status")
+def server_status(as_json: JsonOpt = False) -> None:
+    """Print its URL and exit 0 while it runs; exit 1 when none does."""
+    from dataclasses import asdict
+
+    from vidpipe import localserver
+    from vidpipe.settings import get_settings
+
+    home = get_settings().home
+    server = localserver.status(home)
+    if as_json:
+        _emit_json(asdict(server) if server else None)
+    elif server:
+        out.print(f"{server.ui_url} (API {server.api_url})", highlight=False)
+    else:
+        err.print(f"no local Prefect server for {home}", highlight=False)
+    raise typer.Exit(0 if server else 1)
 
 
 # --------------------------------------------------------------------------- reviews
@@ -748,9 +906,16 @@ def _resume(run, run_input: dict[str, Any]) -> None:
             except FlowPauseTimeout:
                 raise SpecError(f"run {run.id}: the approval already timed out") from None
             except Exception as exc:  # noqa: BLE001 - connection errors of any kind
+                where = run.prefect_api_url or "PREFECT_API_URL"
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                if status in (401, 403):
+                    raise VidpipeError(
+                        f"the Prefect API of run {run.id} ({where}) refused these "
+                        "credentials: set PREFECT_API_AUTH_STRING as the server's "
+                        "PREFECT_SERVER_API_AUTH_STRING"
+                    ) from None
                 raise VidpipeError(
-                    f"cannot reach the Prefect API of run {run.id} "
-                    f"({run.prefect_api_url or 'PREFECT_API_URL'}): {type(exc).__name__}"
+                    f"cannot reach the Prefect API of run {run.id} ({where}): {type(exc).__name__}"
                 ) from None
 
 
@@ -776,7 +941,7 @@ def _decide(
                 spec_data = session.get(db.Pipeline, run_row.pipeline_id).spec
             spec = load_data(spec_data).spec
             apply_revisions(spec, gate, revisions or {})  # refuse a bad one here, clearly
-        _prepare_prefect()
+        _prepare_prefect(need_server=False)  # the run's own server, recorded with it
         _resume(
             run_row,
             {
@@ -826,14 +991,28 @@ def revise(
 
 
 def main() -> None:
-    """Entry point: a VidpipeError becomes one line and its exit code, Ctrl-C exit 130."""
+    """Entry point: a VidpipeError or a bad argument becomes one line and its exit code
+    (2 for bad input), Ctrl-C exit 130."""
+    try:  # typer vendors its own click (0.26 on); these are the errors it raises
+        from typer._click import exceptions as click_errors
+    except ImportError:  # pragma: no cover - an older typer on plain click
+        from click import exceptions as click_errors
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        out.print(exc.ctx.get_help() if exc.ctx else str(exc), highlight=False, markup=False)
+        code = 0
+    except click_errors.UsageError as exc:  # a bad value, option or missing argument
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        err.print(f"error: {exc.format_message()}{where}", highlight=False, markup=False)
+        code = exc.exit_code
     except VidpipeError as exc:
-        raise SystemExit(_fail(exc).exit_code) from None
-    except KeyboardInterrupt:
+        code = _fail(exc).exit_code
+    except (KeyboardInterrupt, click_errors.Abort):
         err.print("interrupted", highlight=False)
-        raise SystemExit(130) from None
+        code = 130
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -618,6 +618,11 @@ def _check_status(status: str, allowed: Iterable[str], what: str) -> None:
         raise ValueError(f"unknown {what} {status!r}; expected one of {sorted(allowed)}")
 
 
+def _nodes_cost(run_id: str) -> Any:
+    """The run's actual cost, as a subquery: the SUM of its node runs' costs."""
+    return select(func.sum(NodeRun.cost_usd)).where(NodeRun.run_id == run_id).scalar_subquery()
+
+
 def set_run_status(
     engine: Engine,
     run_id: str,
@@ -646,13 +651,7 @@ def set_run_status(
         values["started_at"] = func.coalesce(Run.started_at, now)
     if status in RUN_TERMINAL:
         values["finished_at"] = now
-        values["actual_usd"] = (
-            actual_usd
-            if actual_usd is not None
-            else select(func.sum(NodeRun.cost_usd))
-            .where(NodeRun.run_id == run_id)
-            .scalar_subquery()
-        )
+        values["actual_usd"] = actual_usd if actual_usd is not None else _nodes_cost(run_id)
     elif actual_usd is not None:
         values["actual_usd"] = actual_usd
     optional = {
@@ -694,9 +693,7 @@ def end_run(engine: Engine, run_id: str, status: str, reason: str) -> bool:
                 error=reason[:2000],
                 finished_at=now,
                 updated_at=now,
-                actual_usd=select(func.sum(NodeRun.cost_usd))
-                .where(NodeRun.run_id == run_id)
-                .scalar_subquery(),
+                actual_usd=_nodes_cost(run_id),
             )
         )
         if ended.rowcount == 0:  # type: ignore[attr-defined]

@@ -1,8 +1,9 @@
 """`make demo`: the explainer example end to end on the embedded defaults.
 
-Ephemeral Prefect, SQLite and media under `./.vidpipe`, placeholder providers: nothing
-to set up, nothing paid. Validates every example, runs `examples/explainer.yaml`, and
-says where the MP4 is.
+This home's local Prefect server (started on first use), SQLite and media under
+`./.vidpipe`, placeholder providers: nothing to set up, nothing paid. Validates every
+example, runs `examples/explainer.yaml`, and says where the MP4 is, where the run is in
+the Prefect UI, and how to stop the server.
 """
 
 from __future__ import annotations
@@ -21,11 +22,19 @@ def main() -> int:
         code = app(args, standalone_mode=False)
         if code:
             return code
-    print("\nRunning the explainer in placeholder mode (the first Prefect start takes ~20 s)")
+    print("\nRunning the explainer in placeholder mode (the first start of Prefect takes ~20 s)")
     code = app(
         ["run", str(EXAMPLES / "explainer.yaml"), "--mode", "placeholder", "--approve", "auto"],
         standalone_mode=False,
     )
+    from vidpipe.cli import local_server
+
+    server = local_server()
+    if server is not None:
+        print(
+            f"\nThe Prefect UI stays at {server.ui_url} until 30 minutes without use; "
+            "`.venv/bin/vidpipe server stop` stops it now."
+        )
     return code or 0
 
 

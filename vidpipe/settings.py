@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as UnparsableSetting
 
 from vidpipe.errors import SpecError
+from vidpipe.netguard import AllowNetworks
 
 __all__ = [
     "Settings",
@@ -25,6 +26,7 @@ __all__ = [
     "override_settings",
     "clear_overrides",
     "apply_prefect_defaults",
+    "use_prefect_api",
 ]
 
 
@@ -69,6 +71,22 @@ class Settings(BaseSettings):
     veo_base_url: str | None = None
 
     debug: bool = Field(False, description="Show tracebacks for errors a user caused")
+    server: Literal["local", "ephemeral"] = Field(
+        "local",
+        description="Prefect without PREFECT_API_URL: this home's local server, or a "
+        "temporary one per command",
+    )
+    server_idle_s: float = Field(
+        1800.0, gt=0, description="Seconds without use before the local server stops"
+    )
+    prefect_api_url: str | None = Field(
+        None, validation_alias="PREFECT_API_URL", description="A Prefect server to use"
+    )
+    allow_networks: AllowNetworks = Field(
+        default_factory=list,
+        description="Private networks asset URLs may reach anyway (CIDRs: JSON list or "
+        "comma-separated, e.g. 127.0.0.0/8,10.1.0.0/16)",
+    )
 
     @model_validator(mode="after")
     def _limits_agree(self) -> Settings:
@@ -127,6 +145,13 @@ def _describe(exc: ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"{variable}: {message}" if field else message)
     return "bad settings: " + "; ".join(parts)
+
+
+def use_prefect_api(api_url: str) -> None:
+    """Point this process (and the processes it starts) at a Prefect server."""
+    import os
+
+    os.environ["PREFECT_API_URL"] = api_url
 
 
 _overrides: dict[str, Any] = {}

@@ -27,8 +27,10 @@ def free_port() -> int:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any PREFECT_* or VIDPIPE_* (a developer's
-    profile, server or database must not leak in), plus `extra`."""
+    profile, server or database must not leak in), with VIDPIPE_SERVER=ephemeral (no
+    local server), plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDPIPE_"))}
+    env["VIDPIPE_SERVER"] = "ephemeral"  # no local server left behind by a test
     env.update(extra)
     return env
 
