@@ -81,10 +81,14 @@ def main() -> None:
             print(f"{case:<10} {min(walls):>7.2f}s {statistics.median(walls):>7.2f}s")
         warm, cold, eph = (statistics.median(times[c]) for c in ("warm", "cold", "ephemeral"))
         print()
-        print(f"warm re-run: {warm:.2f} s (goal < 3 s); {warm / first:.1%} of the first run "
-              "(goal < 10%)")
-        print(f"cold / ephemeral: {cold / eph:.2f}x (goal <= 1.0x); "
-              f"warm / ephemeral: {warm / eph:.2f}x")
+        print(
+            f"warm re-run: {warm:.2f} s (goal < 3 s); {warm / first:.1%} of the first run "
+            "(goal < 10%)"
+        )
+        print(
+            f"cold / ephemeral: {cold / eph:.2f}x (goal <= 1.0x); "
+            f"warm / ephemeral: {warm / eph:.2f}x"
+        )
     finally:
         subprocess.run(
             [sys.executable, "-m", "vidpipe.cli", "server", "stop"],

@@ -148,7 +148,7 @@ def validate(
             style = "green" if r.valid else "red"
             text = format_problems(r.source, r.problems)
             head, _, rest = text.partition("\n")
-            out.print(f"[{style}]{head}[/{style}]", highlight=False, soft_wrap=True)
+            out.print(head, style=style, highlight=False, markup=False, soft_wrap=True)
             if rest:
                 out.print(rest, highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(0 if all(r.valid for r in results) else 1)
@@ -377,11 +377,38 @@ class _LiveProgress:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        if not err.is_terminal:
+            return self._lines()
         from rich.live import Live
 
         with Live(console=err, refresh_per_second=4, transient=True) as live:
             while not self._stop.wait(0.5):
                 live.update(_nodes_table(show_document(self.engine, self.run_id)))
+
+    def _lines(self) -> None:
+        """Off a terminal (a log, a pipe): one line per node as it ends, and the waits."""
+        from vidpipe import db
+
+        seen: dict[str, str] = {}
+        waiting = False
+        while not self._stop.wait(1.0):
+            rows = db.node_runs(self.engine, self.run_id)
+            done = sum(r.status in db.NODE_TERMINAL for r in rows)
+            for r in rows:
+                if r.status in db.NODE_TERMINAL and seen.get(r.node_id) != r.status:
+                    seen[r.node_id] = r.status
+                    how = " (cache hit)" if r.cache_hit else ""
+                    why = f": {r.error.splitlines()[0][:160]}" if r.error else ""
+                    err.print(
+                        f"[{done}/{len(rows)}] {r.node_id} {r.status}{how}{why}",
+                        highlight=False,
+                        markup=False,
+                    )
+            run = db.get_run(self.engine, self.run_id)
+            paused = run is not None and run.status == "awaiting_approval"
+            if paused and not waiting:
+                err.print("waiting for a reviewer", highlight=False)
+            waiting = paused
 
 
 #: The Prefect server this command uses, when it is this home's local one.
@@ -561,10 +588,7 @@ def _run_flow(
     previous = {sig: signal.signal(sig, _stop_on) for sig in (signal.SIGINT, signal.SIGTERM)}
     code, ending = 0, None
     try:
-        with (
-            _keeping_alive(),
-            _LiveProgress(engine, run_id, enabled=not as_json and err.is_terminal),
-        ):
+        with _keeping_alive(), _LiveProgress(engine, run_id, enabled=not as_json):
             run_pipeline(
                 pipeline=str(file.resolve()),
                 mode=mode,
@@ -1009,7 +1033,7 @@ def main() -> None:
         code = exc.exit_code
     except VidpipeError as exc:
         code = _fail(exc).exit_code
-    except (KeyboardInterrupt, click_errors.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted", highlight=False)
         code = 130
     raise SystemExit(code if isinstance(code, int) else 0)

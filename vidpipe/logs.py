@@ -3,8 +3,9 @@
 Prefect's flow and task engines log every exception a run raises with its traceback, also
 for errors the user caused (a bad file, a budget, missing credentials, a corrupt asset):
 on a terminal the traceback buries the one line that matters, which vidpipe prints itself.
-`quiet_user_errors` keeps those records off the console handlers only; the Prefect API
-handler, and so the run's logs and state in the Prefect UI, keep the full error. Real bugs
+`quiet_user_errors` keeps those records (and Prefect's routine INFO lines) off the
+console handlers only; the Prefect API handler, and so the run's logs and state in the
+Prefect UI, keep everything. Real bugs
 (any exception that is not a `VidpipeError`) still print their traceback, and `--debug`
 (`VIDPIPE_DEBUG=1`) keeps everything. No Prefect import: this works on `logging` alone.
 """
@@ -44,10 +45,14 @@ def _console_handlers() -> list[logging.Handler]:
 
 
 def quiet_user_errors(debug: bool = False) -> None:
-    """Keep user errors' tracebacks off this process's console (idempotent); with
-    `debug`, put them back."""
+    """Keep user errors' tracebacks, and Prefect's routine INFO lines ("Finished in state
+    Completed()"), off this process's console (idempotent): the CLI shows the run itself.
+    Warnings and errors still show. With `debug`, everything is put back."""
     for handler in _console_handlers():
         if debug:
             handler.removeFilter(_FILTER)
-        elif _FILTER not in handler.filters:
-            handler.addFilter(_FILTER)
+            handler.setLevel(logging.NOTSET)
+        else:
+            if _FILTER not in handler.filters:
+                handler.addFilter(_FILTER)
+            handler.setLevel(max(handler.level, logging.WARNING))

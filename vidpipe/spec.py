@@ -15,11 +15,13 @@ import hashlib
 import json
 import re
 import reprlib
+import unicodedata
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PureWindowsPath
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlparse
 
 import yaml
@@ -63,8 +65,21 @@ class Problem:
     location: str
     message: str
 
+    def __post_init__(self) -> None:
+        # One problem is one printable line: a newline, a terminal escape or a lone
+        # surrogate quoted from the file is shown escaped, never sent to the terminal.
+        for name in ("location", "message"):
+            text = getattr(self, name)
+            if isinstance(text, str) and not text.isprintable():
+                object.__setattr__(self, name, _printable(text))
+
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
+
+
+def _printable(text: str) -> str:
+    """`text` with every non-printable character written as its escape (`\\n`, `\\x1b`)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class _Model(BaseModel):
@@ -202,12 +217,15 @@ def load_file(path: str | Path) -> LoadResult:
             msg = f"is too large ({mb:.1f} MB; a pipeline file may be at most {limit:g} MB)"
             return LoadResult(source, problems=[Problem("file", msg)])
         raw = path.read_bytes()
+        base_dir = path.resolve().parent
     except FileNotFoundError:
         return LoadResult(source, problems=[Problem("file", "does not exist")])
     except OSError as exc:
         return LoadResult(source, problems=[Problem("file", f"cannot be read ({exc.strerror})")])
+    except (ValueError, RuntimeError) as exc:  # a NUL byte in the name, a symlink loop
+        return LoadResult(source, problems=[Problem("file", f"cannot be read ({exc})")])
     fmt = "json" if path.suffix.lower() == ".json" else "yaml"
-    return load_text(raw, source=source, base_dir=path.resolve().parent, fmt=fmt)
+    return load_text(raw, source=source, base_dir=base_dir, fmt=fmt)
 
 
 def load_text(
@@ -231,7 +249,9 @@ def load_text(
     try:
         if fmt == "yaml":
             _check_yaml_depth(text)
-        data = json.loads(text) if fmt == "json" else yaml.load(text, Loader=_Loader)
+            data, duplicates = _load_yaml(text)
+        else:
+            data, duplicates = _load_json(text)
         _check_size(data)
     except json.JSONDecodeError as exc:
         msg = f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
@@ -243,7 +263,12 @@ def load_text(
     except (RecursionError, ValueError, OverflowError, MemoryError) as exc:
         msg = f"cannot be parsed ({type(exc).__name__})"
         return LoadResult(source, problems=[Problem("file", msg)])
-    return load_data(data, source=source, base_dir=base_dir)
+    result = load_data(data, source=source, base_dir=base_dir)
+    if duplicates:  # the data holds the last of each; validated, so all is shown at once
+        found = [Problem(_location(data, d.path, d.key), _duplicate_message(d)) for d in duplicates]
+        result.problems = sorted([*found, *result.problems], key=_problem_order)
+        result.spec = None
+    return result
 
 
 def load_spec(path_or_text: str | Path, *, base_dir: Path | None = None) -> PipelineSpec:
@@ -313,10 +338,160 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
 
 def _yaml_message(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML refuses, e.g. U+0085
+        return f"is not valid YAML: {exc.reason} (U+{exc.character:04X} at offset {exc.position})"
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or "syntax error"
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     return f"is not valid YAML: {problem}{where}"
+
+
+# ---- duplicate keys: YAML and JSON keep the last silently; here each is a problem
+
+
+class _Index(int):
+    """A list position in a path into the data (a plain int there is a mapping key)."""
+
+
+#: The YAML merge key `<<` in a path: what it brings lands in the enclosing mapping.
+_MERGE = object()
+#: A list or a mapping as a key (refused when the document is constructed).
+_COMPLEX = object()
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_VALUE_TAG = "tag:yaml.org,2002:value"
+
+
+class _Duplicate(NamedTuple):
+    """A key given more than once in one mapping: the mapping's path, the key, how often,
+    and where each is, as (line, column) (YAML only)."""
+
+    path: tuple[Any, ...]
+    key: Any
+    count: int
+    marks: tuple[tuple[int, int], ...] = ()
+
+
+def _load_yaml(text: str) -> tuple[Any, list[_Duplicate]]:
+    """What `yaml.load` gives, and the duplicate keys it would have dropped."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, []
+        duplicates = _yaml_duplicates(loader, node)
+        return loader.construct_document(node), duplicates
+    finally:
+        loader.dispose()
+
+
+def _yaml_duplicates(loader: Any, root: yaml.Node) -> list[_Duplicate]:
+    """Keys written twice in one mapping of the composed document, in file order. Keys are
+    compared as constructed (so `on` and `true`, or `1` and `0x1`, collide as they would
+    in the dict); keys a merge (`<<`) brings may be overridden, as YAML intends. Each node
+    is visited once, however many aliases point at it (an alias bomb stays cheap)."""
+    found: list[_Duplicate] = []
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple[Any, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        children: list[tuple[yaml.Node, tuple[Any, ...]]] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = [(child, (*path, _Index(i))) for i, child in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            marks: dict[Any, list[tuple[int, int]]] = {}
+            for key_node, value_node in node.value:
+                key = _yaml_key(loader, key_node)
+                if key is not _COMPLEX:
+                    mark = key_node.start_mark
+                    marks.setdefault(key, []).append((mark.line + 1, mark.column + 1))
+                children.append((value_node, (*path, key)))
+            found += [
+                _Duplicate(path, k, len(at), tuple(at)) for k, at in marks.items() if len(at) > 1
+            ]
+        stack.extend(reversed(children))
+    return found
+
+
+def _yaml_key(loader: Any, key_node: yaml.Node) -> Any:
+    """A mapping key as the dict will hold it (constructing a scalar key early is what
+    `construct_document` would do; it reuses the result)."""
+    if not isinstance(key_node, yaml.ScalarNode):
+        return _COMPLEX
+    if key_node.tag == _MERGE_TAG:
+        return _MERGE
+    if key_node.tag == _VALUE_TAG:
+        return "="
+    return loader.construct_object(key_node)
+
+
+def _load_json(text: str) -> tuple[Any, list[_Duplicate]]:
+    """What `json.loads` gives, and the duplicate keys it would have dropped."""
+    # By id, holding each object: one dropped with its duplicate key must not be freed
+    # and its id reused by a later object.
+    repeated: dict[int, tuple[dict[str, Any], list[tuple[str, int]]]] = {}
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) < len(items):
+            counts = Counter(key for key, _ in items)
+            repeated[id(obj)] = (obj, [(key, n) for key, n in counts.items() if n > 1])
+        return obj
+
+    data = json.loads(text, object_pairs_hook=pairs)
+    if not repeated:
+        return data, []
+    found: list[_Duplicate] = []
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        children: list[tuple[Any, tuple[Any, ...]]] = []
+        if isinstance(value, dict):
+            _, keys = repeated.get(id(value), (None, ()))
+            found += [_Duplicate(path, key, n) for key, n in keys]
+            children = [(child, (*path, key)) for key, child in value.items()]
+        elif isinstance(value, list):
+            children = [(child, (*path, _Index(i))) for i, child in enumerate(value)]
+        stack.extend(reversed(children))
+    return data, found
+
+
+def _location(data: Any, path: tuple[Any, ...], key: Any) -> str:
+    """Where a key sits, written as validation writes locations: `nodes[1] (b).asset.text`."""
+    steps = [step for step in path if step is not _MERGE]
+    text = ""
+    if len(steps) >= 2 and steps[0] == "nodes" and isinstance(steps[1], _Index):
+        nodes = data.get("nodes") if isinstance(data, Mapping) else None
+        i = int(steps[1])
+        text = _where(i, nodes[i] if isinstance(nodes, list) and i < len(nodes) else None)
+        steps = steps[2:]
+    for step in [*steps, key]:
+        if isinstance(step, _Index):
+            text += f"[{int(step)}]"
+        else:
+            name = _key("<<" if step is _MERGE else step)
+            text += f".{name}" if text else name
+    return text
+
+
+def _duplicate_message(dup: _Duplicate) -> str:
+    lines = [line for line, _ in dup.marks]
+    if not dup.marks:
+        where = ""
+    elif len(set(lines)) == len(lines):
+        where = f" (lines {_and(lines)})"
+    elif len(set(lines)) == 1:
+        where = f" (line {lines[0]}, columns {_and([column for _, column in dup.marks])})"
+    else:
+        where = f" ({_and([f'line {line} column {column}' for line, column in dup.marks])})"
+    return f"duplicate key, given {dup.count} times{where}; a key may appear only once in a mapping"
+
+
+def _and(items: list[Any]) -> str:
+    words = [str(item) for item in items]
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
 
 
 # --------------------------------------------------------------------------- validation
@@ -344,7 +519,9 @@ def _problem_order(problem: Problem) -> int:
 
 def _where(i: int, raw: Any) -> str:
     node_id = raw.get("id") if isinstance(raw, Mapping) else None
-    return f"nodes[{i}] ({node_id})" if isinstance(node_id, str) and node_id else f"nodes[{i}]"
+    if not isinstance(node_id, str) or not node_id:
+        return f"nodes[{i}]"
+    return f"nodes[{i}] ({node_id if len(node_id) <= 64 else _short(node_id)})"
 
 
 def _type_name(value: Any) -> str:
@@ -637,6 +814,8 @@ class _Validator:
         if asset is None or len(self.problems) > start:
             return None
         which, src = asset.source
+        if which != "text" and not self._usable_source(f"{loc}.{which}", which, src):
+            return None
         if which == "text" and asset.kind != "text":
             self.add(f"{loc}.text", f"inline text makes a text asset, but kind is '{asset.kind}'")
         elif which == "path":
@@ -651,19 +830,56 @@ class _Validator:
                 self.add(f"{loc}.uri", "must be an s3://bucket/key URI")
         return asset if len(self.problems) == start else None
 
+    def _usable_source(self, loc: str, which: str, value: str) -> bool:
+        """What a path, url or uri must be before the file system or urllib sees it (they
+        raise on a NUL byte, a lone surrogate or an unclosed '['). False: a problem added."""
+        start = len(self.problems)
+        bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cs")), None)
+        if not value.strip():
+            self.add(loc, "must not be blank")
+        elif "\x00" in value:
+            self.add(loc, "contains a NUL byte")
+        elif bad is not None and unicodedata.category(bad) == "Cs":
+            self.add(loc, "is not valid Unicode text (it holds a lone surrogate)")
+        elif bad is not None:
+            self.add(loc, f"contains a control character ({_printable(bad)})")
+        elif which in ("url", "uri"):
+            try:
+                urlparse(value)
+            except ValueError as exc:  # "Invalid IPv6 URL", a netloc unsafe under NFKC
+                self.add(loc, f"is not a valid {which.upper()} ({exc})")
+        return len(self.problems) == start
+
     def _asset_path(self, loc: str, path: str) -> None:
         rel = Path(path)
+        win = PureWindowsPath(path)
         if rel.is_absolute() or ".." in rel.parts:
             self.add(loc, f"'{path}' is outside the pipeline file's folder")
             return
+        if win.drive or win.root or ".." in win.parts:
+            self.add(loc, f"'{path}' is outside the pipeline file's folder (a Windows path)")
+            return
+        if "\\" in path:
+            self.add(loc, f"'{path}' holds a '\\': write the path with '/' between folders")
+            return
+        if any(len(part.encode()) > 255 for part in rel.parts):
+            self.add(loc, "has a file or folder name longer than 255 bytes")
+            return
         if self.base_dir is None:
             return
-        base = self.base_dir.resolve()
-        full = base / rel
-        if not full.resolve().is_relative_to(base):
+        try:  # whatever the file system makes of the name, a problem and never a crash
+            base = self.base_dir.resolve()
+            full = base / rel
+            inside = full.resolve().is_relative_to(base)
+            exists = inside and full.is_file()
+        except (OSError, ValueError, RuntimeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            self.add(loc, f"'{path}' cannot be checked ({reason})")
+            return
+        if not inside:
             self.add(loc, f"'{path}' is outside the pipeline file's folder (through a link)")
-        elif not full.is_file():
-            self.add(loc, f"file '{path}' does not exist")
+        elif not exists:
+            self.add(loc, f"file '{path}' does not exist{_normalisation_hint(base, path)}")
 
     # ---- pydantic models -> problems
 
@@ -678,6 +894,19 @@ class _Validator:
                 where = ".".join([loc, *(_key(p) for p in err["loc"])])
                 self.add(where, _plain(model, err))
             return None
+
+
+def _normalisation_hint(base: Path, path: str) -> str:
+    """When the name exists in another Unicode form (typed on macOS, NFD, or elsewhere,
+    NFC), say so: the file system sees two different names."""
+    for form in ("NFC", "NFD"):
+        other = unicodedata.normalize(form, path)
+        try:
+            if other != path and (base / other).is_file():
+                return f" (it does written in Unicode {form} form: type the name again)"
+        except (OSError, ValueError):
+            continue
+    return ""
 
 
 def _num(value: float) -> str:
