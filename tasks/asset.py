@@ -49,6 +49,12 @@ def _check_kind(node: NodeSpec, path: Path, source: str) -> None:
         raise input_error(node, f"{source} is not a readable {kind} file: {exc}") from None
     if not _kind_matches(kind, info):
         raise input_error(node, f"{source} is not {kind}")
+    if info.duration_s is not None and info.duration_s > limits.MAX_MEDIA_S:
+        raise input_error(
+            node,
+            f"{source} lasts {info.duration_s:,.0f} s; at most {limits.MAX_MEDIA_S:,.0f} s: "
+            "cut it first",
+        )
     try:
         check_decodes(path, kind)
     except MediaError as exc:

@@ -26,7 +26,8 @@ MAX_NODES = 2_000
 MAX_SCRIPT_CHARS = 40_000
 #: Characters of code one render-code node types out.
 MAX_CODE_CHARS = 20_000
-#: Seconds of media one node may make (a voiceover, a screencast, a still's clip).
+#: Seconds of media one node may take in or make (an asset, a merge's segments together,
+#: a screencast).
 MAX_MEDIA_S = 3_600.0
 #: Bytes of one asset downloaded from a URL.
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024

@@ -382,3 +382,42 @@ def test_a_killed_vidpipe_run_is_ended_by_the_next_command(home: Path, spaced: P
     assert listed.returncode == 0
     assert f"run {run.run_id} ended as failed" in listed.stderr
     assert_ended(run.doc(), "failed", "ended without finishing the run")
+
+
+@pytest.mark.slow
+def test_media_longer_than_the_limit_is_refused_before_ffmpeg_works_on_it(run_file, spaced: Path):
+    """An asset over an hour, and a merge whose segments add up to over an hour, fail
+    their node with the limit, in one line (`vidpipe.limits.MAX_MEDIA_S`)."""
+    from vidpipe import limits, media
+
+    def still_video(name: str, seconds: float) -> None:
+        media.run_ffmpeg(
+            ["-f", "lavfi", "-i", "color=c=blue:s=16x16:r=1", "-t", f"{seconds:g}"]
+            + ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+            + [str(spaced / name)],
+            operation="make a long clip",
+        )
+
+    still_video("long clip.mp4", limits.MAX_MEDIA_S + 5)
+    still_video("half.mp4", limits.MAX_MEDIA_S / 2 + 5)
+    path = write(
+        spaced,
+        "long media",
+        """
+        name: long-media
+        video: {width: 160, height: 90, fps: 10}
+        nodes:
+          - {id: long_1, type: asset, asset: {kind: video, path: "long clip.mp4"}}
+          - {id: half_1, type: asset, asset: {kind: video, path: half.mp4}}
+          - {id: half_2, type: asset, asset: {kind: video, path: half.mp4}}
+          - {id: joined, type: merge-videos, inputs: {segments: [half_1, half_2]}}
+        """,
+    )
+    doc = run_file(path)
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    assert nodes["long_1"]["status"] == "failed"
+    assert "at most 3,600 s" in nodes["long_1"]["error"]
+    assert nodes["half_1"]["status"] == "completed"
+    assert nodes["joined"]["status"] == "failed"
+    assert "at most 3,600 s of video in one merge" in nodes["joined"]["error"]
+    assert_ended(doc, "failed")
