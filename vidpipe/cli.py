@@ -25,7 +25,7 @@ from vidpipe.errors import SpecError, VidpipeError
 from vidpipe.plan import Plan, build_plan
 from vidpipe.spec import format_problems, load_file
 
-__all__ = ["app", "main", "local_server"]
+__all__ = ["app", "main", "local_server", "prepare_prefect"]
 
 app = typer.Typer(
     name="vidpipe",
@@ -418,7 +418,8 @@ _local: dict[str, Any] = {"server": None, "ephemeral": False}
 def _prepare_prefect(need_server: bool = True) -> None:
     """Prefect's embedded defaults, and the server to use: PREFECT_API_URL when set, else
     (for commands that run flows) this home's local server, started on first use, unless
-    VIDPIPE_SERVER=ephemeral or --ephemeral asks for Prefect's temporary one."""
+    VIDPIPE_SERVER=ephemeral or --ephemeral asks for Prefect's temporary one. Call it
+    before Prefect is imported: Prefect reads its settings from the environment then."""
     from vidpipe.settings import apply_prefect_defaults, get_settings, use_prefect_api
 
     settings = get_settings()
@@ -464,6 +465,12 @@ def _keeping_alive() -> Any:
         yield
     finally:
         stop.set()
+
+
+def prepare_prefect() -> None:
+    """`_prepare_prefect` for a program that runs several commands in one process (`make
+    demo`): call it first."""
+    _prepare_prefect()
 
 
 def local_server() -> Any:

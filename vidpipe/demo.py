@@ -15,7 +15,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def main() -> int:
-    from vidpipe.cli import app
+    from vidpipe.cli import app, prepare_prefect
+
+    # Choose the Prefect server before anything imports Prefect (`plan` does): Prefect
+    # reads PREFECT_API_URL once, at import.
+    prepare_prefect()
 
     examples = sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
     for args in (["validate", *examples], ["plan", str(EXAMPLES / "explainer.yaml")]):

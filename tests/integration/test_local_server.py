@@ -194,7 +194,12 @@ def test_a_run_starts_it_pauses_on_it_keeps_it_alive_and_it_stops_when_idle(
         out, _ = run.communicate(timeout=200)
         assert run.returncode == 0, tail(log)
         assert f"run {run_id}: completed" in out
-        assert "Prefect UI: http://127.0.0.1:" in out and "/runs/flow-run/" in out
+        page = next(w for w in out.split() if "/runs/flow-run/" in w)
+        flow_run_id = page.rsplit("/", 1)[1]
+        api = record(home)["api_url"]
+        answer = httpx.get(f"{api}/flow_runs/{flow_run_id}", timeout=10)
+        assert answer.status_code == 200, "the run is on the local server its page names"
+        assert answer.json()["state_type"] == "COMPLETED"
         text = log.read_text()
         assert "Starting temporary server" not in text, "no temporary server"
         assert text.count("Prefect UI: http://127.0.0.1:") == 1
@@ -202,3 +207,24 @@ def test_a_run_starts_it_pauses_on_it_keeps_it_alive_and_it_stops_when_idle(
         stop([run])
     wait_until(lambda: not supervisors(home), 90, "the idle server did not stop itself")
     assert vidpipe(home, "server", "status").returncode == 1
+
+
+@pytest.mark.timeout(600)
+def test_the_demo_runs_on_the_local_server_and_names_its_page(home: Path):
+    """`make demo`'s program (`python -m vidpipe.demo`): validate, plan, then the run, in
+    one process; the run must be on the local server whose page it prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "vidpipe.demo"],
+        env=env(home),
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "output: " in done.stdout and "final.mp4" in done.stdout
+    page = next(w for w in done.stdout.split() if "/runs/flow-run/" in w)
+    api = record(home)["api_url"]
+    answer = httpx.get(f"{api}/flow_runs/{page.rsplit('/', 1)[1]}", timeout=10)
+    assert answer.status_code == 200, "the demo's run is on the server it names"
+    assert "vidpipe server stop" in done.stdout
+    assert "Starting temporary server" not in done.stderr
