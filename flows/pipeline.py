@@ -369,14 +369,9 @@ def _open_and_run(
     # this VIDPIPE_HOME, whoever started the flow run (CLI, `vidpipe serve`, a worker).
     with (
         temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: settings.results_dir}),
-        _CancelWatch(engine, run_id, flow_run.id) if flow_run.id else _nothing(),
+        _CancelWatch(engine, run_id, flow_run.id) if flow_run.id else contextlib.nullcontext(),
     ):
         return _run(plan, run, engine, refresh, approve)
-
-
-@contextlib.contextmanager
-def _nothing() -> Any:
-    yield
 
 
 def _run(
