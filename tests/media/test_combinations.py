@@ -11,11 +11,13 @@ clips that need normalising), runs each node type's executor on tiny real media
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import unquote, urlparse
 
 import pytest
 
@@ -23,6 +25,7 @@ from tasks import compose_video, merge_videos, mix_audio, render_code
 from vidpipe import media
 from vidpipe.catalogue import CATALOGUE, Slot
 from vidpipe.media import VideoTarget
+from vidpipe.refs import MediaRef
 
 SMALL = VideoTarget(160, 90, 25)  # the pipeline's video in these runs (conftest.py's format)
 
@@ -219,11 +222,11 @@ class _Context:
     node_id: str
     target: VideoTarget = SMALL
 
-    def path(self, ref: Path) -> Path:
-        return ref
+    def path(self, ref: MediaRef) -> Path:
+        return Path(unquote(urlparse(ref.uri).path))
 
-    def text(self, ref: Path) -> str:
-        return ref.read_text(encoding="utf-8")
+    def text(self, ref: MediaRef) -> str:
+        return self.path(ref).read_text(encoding="utf-8")
 
     def out(self, suffix: str) -> Path:
         return self.workdir / f"{self.node_id}{suffix}"
@@ -238,10 +241,28 @@ def _run(case: Case, request: pytest.FixtureRequest, workdir: Path) -> tuple[Pat
     node = SimpleNamespace(
         id="node", type=case.node_type, config=CATALOGUE[case.node_type].config_model(**case.config)
     )
-    output = EXECUTORS[case.node_type](node, paths, _Context(workdir, "node"))
+    refs = {
+        slot: [_ref(p, _slot(case.node_type, slot).kinds) for p in ps] for slot, ps in paths.items()
+    }
+    output = EXECUTORS[case.node_type](node, refs, _Context(workdir, "node"))
     assert output.kind == CATALOGUE[case.node_type].output
     media_slots = {s: ps for s, ps in paths.items() if "text" not in _slot(case.node_type, s).kinds}
     return output.path, {slot: [_probe(p) for p in ps] for slot, ps in media_slots.items()}
+
+
+def _ref(path: Path, kinds: frozenset[str] | set[str]) -> MediaRef:
+    """The reference a task gets for a stored file (as `tasks.runtime` hands them over)."""
+    if kinds == {"text"}:
+        kind, duration = "text", None
+    else:
+        info = _probe(path)
+        kind = "image" if info.is_image else "video" if info.has_video else "audio"
+        duration = info.duration_s
+    assert kind in kinds, (path, kind, kinds)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return MediaRef(
+        uri=path.as_uri(), kind=kind, sha256=digest, bytes=path.stat().st_size, duration_s=duration
+    )
 
 
 @functools.cache

@@ -17,7 +17,8 @@ import pytest
 from vidpipe import media
 from vidpipe.errors import MediaError
 
-LONG = ["-f", "lavfi", "-i", "anullsrc=r=8000", "-t", "600", "-f", "null", "-"]
+#: Ten minutes of silence read in real time (`-re`), so the job really lasts.
+LONG = ["-re", "-f", "lavfi", "-i", "anullsrc=r=8000", "-t", "600", "-f", "null", "-"]
 
 
 def _ffmpeg_children(pid: int) -> list[int]:
