@@ -36,7 +36,7 @@ def sweep_stuck_runs(threshold_minutes: float = 15.0) -> list[dict[str, Any]]:
     logger = get_run_logger()
     engine = db.make_engine(get_settings().resolved_database_url)
     db.init_db(engine)
-    live = [r.flow_run_id for r in db.list_runs(engine, limit=1000, status="running")]
+    live = [r.flow_run_id for r in db.live_runs(engine)]  # paused runs too
     states = _flow_run_states([f for f in live if f])
     swept = sweeper.sweep(
         engine, threshold=timedelta(minutes=threshold_minutes), flow_run_states=states

@@ -21,14 +21,12 @@ from prefect.artifacts import create_markdown_artifact
 from flows.pipeline import run_pipeline
 from vidpipe import costs, db
 from vidpipe.errors import SpecError
-from vidpipe.pipelines import resolve_folder
+from vidpipe.pipelines import SUFFIXES, resolve_folder
 from vidpipe.runs import open_run
 from vidpipe.settings import get_settings
 from vidpipe.spec import load_file
 
 __all__ = ["nightly_batch", "nightly_files", "nightly_folder"]
-
-SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def nightly_folder(folder: str | Path | None = None) -> Path:

@@ -62,7 +62,6 @@ __all__ = [
     "estimate_run",
     "PipelineFailed",
     "PipelineRejected",
-    "RunCancelled",
     "IO_WORKERS",
     "CANCEL_POLL_S",
     "interrupt_on_cancel",
@@ -84,12 +83,6 @@ class PipelineRejected(VidpipeError):
     """A reviewer rejected an approval gate."""
 
     exit_code = 3
-
-
-class RunCancelled(VidpipeError):
-    """The run was cancelled (in the Prefect UI or API, or by a signal to its process)."""
-
-    exit_code = 1
 
 
 #: How often a running flow asks Prefect whether its flow run was cancelled.
@@ -115,7 +108,7 @@ def _ending(exc: BaseException) -> tuple[str, str]:
     """How a run that stopped with `exc` ends: its status and its reason."""
     if isinstance(exc, TerminationSignal):
         return "cancelled", _termination_reason()
-    if isinstance(exc, KeyboardInterrupt | RunCancelled):
+    if isinstance(exc, KeyboardInterrupt):
         return "cancelled", str(exc) or "interrupted"
     if isinstance(exc, VidpipeError):
         return "failed", str(exc).strip() or type(exc).__name__
@@ -154,7 +147,6 @@ class _CancelWatch:
                 continue
             db.end_run(self.engine, self.run_id, "cancelled", "cancelled in Prefect")
             if interrupt_on_cancel.is_set() and self.main is not None:
-                mark_cancelled(self.flow_run_id)
                 signal.pthread_kill(self.main, signal.SIGINT)
             return
 
@@ -162,8 +154,8 @@ class _CancelWatch:
 def mark_cancelled(flow_run_id: Any) -> None:
     """Move an in-process flow run to Cancelled. No runner does it for a flow run that
     `vidpipe run` runs itself, and the engine reports the interrupt that stops it as a
-    crash: the CLI calls this again once the flow has unwound, so the Prefect UI shows
-    the same ending as vidpipe."""
+    crash: the CLI calls this once the flow has unwound, so the Prefect UI shows the same
+    ending as vidpipe."""
     from prefect.states import Cancelled
 
     with contextlib.suppress(Exception), get_client(sync_client=True) as client:
@@ -341,10 +333,10 @@ def _open_and_run(
 ) -> dict[str, Any]:
     logger = get_run_logger()
     spec = load_spec(resolve_pipeline(pipeline, settings.pipelines_dir))
-    if not opened:
-        opened.append(open_run(engine, spec, mode=mode, budget_usd=budget_usd).id)
-    run_id = opened[0]
     refresh = list(refresh or [])
+    if not opened:
+        opened.append(open_run(engine, spec, mode=mode, budget_usd=budget_usd, refresh=refresh).id)
+    run_id = opened[0]
     _check_refresh(spec, refresh)
     mode = mode or spec.mode
     db.set_run_status(

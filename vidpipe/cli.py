@@ -186,7 +186,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 def plan_estimate(the_plan: Plan, mode: str | None = None) -> Any:
     """The plan's cost estimate, with the nodes this machine's cache already holds."""
-    _prepare_prefect(need_server=False)
+    prepare_prefect(need_server=False)
     from flows.pipeline import estimate_run
     from tasks.runtime import RunInfo
     from vidpipe.settings import get_settings
@@ -415,11 +415,12 @@ class _LiveProgress:
 _local: dict[str, Any] = {"server": None, "ephemeral": False}
 
 
-def _prepare_prefect(need_server: bool = True) -> None:
+def prepare_prefect(need_server: bool = True) -> None:
     """Prefect's embedded defaults, and the server to use: PREFECT_API_URL when set, else
     (for commands that run flows) this home's local server, started on first use, unless
     VIDPIPE_SERVER=ephemeral or --ephemeral asks for Prefect's temporary one. Call it
-    before Prefect is imported: Prefect reads its settings from the environment then."""
+    before Prefect is imported: Prefect reads its settings from the environment then (a
+    program running several commands in one process, like `make demo`, calls it first)."""
     from vidpipe.settings import apply_prefect_defaults, get_settings, use_prefect_api
 
     settings = get_settings()
@@ -467,12 +468,6 @@ def _keeping_alive() -> Any:
         stop.set()
 
 
-def prepare_prefect() -> None:
-    """`_prepare_prefect` for a program that runs several commands in one process (`make
-    demo`): call it first."""
-    _prepare_prefect()
-
-
 def local_server() -> Any:
     """The local Prefect server this process's commands used, if any (`make demo`)."""
     return _local["server"]
@@ -480,14 +475,14 @@ def local_server() -> Any:
 
 def _ui_page(flow_run_id: str | None) -> str | None:
     """The Prefect UI's page of a flow run, where a lasting server holds it."""
-    import os
+    from vidpipe.settings import get_settings
 
     if not flow_run_id:
         return None
     server = _local["server"]
     if server is not None:
         return server.run_page(flow_run_id)
-    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    api = (get_settings().prefect_api_url or "").rstrip("/")
     return f"{api.removesuffix('/api')}/runs/flow-run/{flow_run_id}" if api else None
 
 
@@ -509,9 +504,8 @@ def run(
     """Run a pipeline; prints the run id first and the output path at the end."""
     from vidpipe.settings import get_settings
 
+    _check_mode(mode)
     try:
-        if mode not in (None, "placeholder", "live"):
-            raise SpecError(f"--mode must be placeholder or live, got {mode!r}")
         if approve not in (None, "auto"):
             raise SpecError(f"--approve takes only 'auto', got {approve!r}")
         if budget is not None and not budget >= 0:
@@ -524,7 +518,7 @@ def run(
     unknown = [n for n in refresh or [] if n not in spec.by_id]
     if unknown:
         raise _fail(SpecError(f"--refresh names unknown nodes: {', '.join(unknown)}"))
-    _prepare_prefect()
+    prepare_prefect()
     from vidpipe.runs import open_run
 
     engine = _engine()
@@ -786,7 +780,7 @@ def costs_command(
 def serve() -> None:
     """Serve the deployments (run-pipeline, nightly-batch, sweep-stuck-runs) from this
     process: the one-machine default. Stop with Ctrl-C."""
-    _prepare_prefect()
+    prepare_prefect()
     from deployments import serve_all
 
     with _keeping_alive():  # serving is activity: the local server stays up
@@ -972,7 +966,7 @@ def _decide(
                 spec_data = session.get(db.Pipeline, run_row.pipeline_id).spec
             spec = load_data(spec_data).spec
             apply_revisions(spec, gate, revisions or {})  # refuse a bad one here, clearly
-        _prepare_prefect(need_server=False)  # the run's own server, recorded with it
+        prepare_prefect(need_server=False)  # the run's own server, recorded with it
         _resume(
             run_row,
             {

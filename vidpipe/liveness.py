@@ -14,7 +14,7 @@ import os
 import socket
 from pathlib import Path
 
-__all__ = ["this_process", "is_alive", "same_host"]
+__all__ = ["this_process", "is_alive", "same_host", "pid_of"]
 
 
 def _stat(pid: int) -> tuple[str, str]:
@@ -45,6 +45,12 @@ def _parse(token: str) -> tuple[str, int, str] | None:
     if not host or not pid.isdigit():
         return None
     return host, int(pid), rest
+
+
+def pid_of(token: str) -> int | None:
+    """The process id a token names, or None for a token that cannot be read."""
+    parsed = _parse(token)
+    return parsed[1] if parsed is not None else None
 
 
 def same_host(token: str) -> bool:

@@ -132,7 +132,9 @@ def _free_port() -> int:
 def _kill(token: str) -> None:
     """Stop a supervisor: SIGTERM (it stops its server), then SIGKILL to its process
     group (a detached supervisor leads one, holding the server too)."""
-    pid = int(token.split(":")[-2])
+    pid = liveness.pid_of(token)
+    if pid is None:
+        return
     for sig, wait_s in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)

@@ -93,7 +93,7 @@ def reap_dead(engine: Engine) -> list[Swept]:
         token = run.runner
         if not token or not liveness.same_host(token) or liveness.is_alive(token):
             continue
-        pid = token.split(":")[-2]
+        pid = liveness.pid_of(token)
         reason = f"its process (pid {pid}) ended without finishing the run (killed?)"
         if db.end_run(engine, run.id, "failed", reason):
             reaped.append(Swept(run.id, reason))
