@@ -140,7 +140,7 @@ def _from_path(node: NodeSpec, value: str, base_dir: str | None) -> Path:
 
 def _from_uri(node: NodeSpec, uri: str, ctx: ExecContext) -> Path:
     """Download `s3://bucket/key` with the store's client when the store is on S3."""
-    from vidpipe.s3 import S3Store, download_uri  # boto3 only for S3 assets
+    from vidpipe.storage.s3 import S3Store, download_uri  # boto3 only for S3 assets
 
     client = ctx.store.client if isinstance(ctx.store, S3Store) else None
     out = ctx.out(PurePosixPath(uri).suffix.lower() or ".bin")

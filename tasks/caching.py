@@ -3,8 +3,8 @@
 A node's cache key is derived from its type and the type's version, its config, the
 provider that really does the work (a placeholder in `placeholder` mode) and model, the
 video target where the output is video, and the content digests of its inputs
-(SPEC.md "Caching and re-runs"). The run, the pipeline and the node's id are not part of
-it, so identical work in two pipelines is done once.
+(docs/pipeline-format.md, "Caching and re-runs"). The run, the pipeline and the node's id
+are not part of it, so identical work in two pipelines is done once.
 
 A cached result whose media is gone from the store is a miss: the key then moves on to a
 successor derived from the missing digest, so the node runs again and its new result is
@@ -21,6 +21,9 @@ from typing import Any
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 
+from tasks.run_info import source_digest, store_for
+from vidpipe import db
+from vidpipe.preflight import effective_provider
 from vidpipe.refs import MediaRef
 from vidpipe.spec import NodeSpec
 
@@ -37,8 +40,6 @@ def _digest(material: Any) -> str:
 
 def key_material(node: NodeSpec, inputs: dict[str, list[MediaRef]], run: Any) -> dict[str, Any]:
     """Everything a node's output depends on, as plain data (see the module docstring)."""
-    from tasks.runtime import effective_provider, source_digest  # local: avoids a cycle
-
     material: dict[str, Any] = {
         "type": node.type,
         "version": node.decl.version,
@@ -77,8 +78,6 @@ class NodeCachePolicy(CachePolicy):
 
 
 def _follow_to_live_result(task_ctx: TaskRunContext, key: str, run: Any) -> str:
-    from tasks.runtime import store_for  # local: avoids a cycle
-
     store = task_ctx.result_store
     for _ in range(_MAX_SUCCESSORS):
         if not store.exists(key):
@@ -100,8 +99,6 @@ def predict_cached(plan: Any, run: Any, engine: Any, refresh: set[str]) -> set[s
 
     Used for marginal cost estimates; the run itself still asks Prefect's cache.
     """
-    from tasks.runtime import store_for
-    from vidpipe import db
 
     store = store_for(run)
     outputs: dict[str, MediaRef] = {}

@@ -28,31 +28,28 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 from prefect import Task, task
 from prefect.tasks import exponential_backoff
-from pydantic import BaseModel, ConfigDict
 
 from tasks.caching import CACHE_POLICY, base_key
+from tasks.run_info import RunInfo, source_digest, store_for
 from vidpipe import costs, db, ledger
 from vidpipe.errors import (
     AmbiguousCreateError,
     SpecError,
-    StorageError,
     TransientProviderError,
     VidpipeError,
 )
 from vidpipe.media import VideoTarget, probe
 from vidpipe.preflight import Upstream, effective_provider, needs_text, node_problems
 from vidpipe.refs import Kind, MediaRef, Usage
-from vidpipe.settings import Settings
-from vidpipe.spec import NodeSpec, PipelineSpec, VideoSettings
-from vidpipe.storage import MediaStore, open_store, sha256_file
+from vidpipe.spec import NodeSpec
+from vidpipe.storage import MediaStore
 
 __all__ = [
     "RunInfo",
@@ -71,41 +68,6 @@ __all__ = [
 # No Prefect `timeout_seconds`: on the thread-pool runner it cannot interrupt blocking
 # work. Deadlines live where the blocking happens: FFmpeg's runner and provider polling.
 RETRIES = 3
-
-
-class RunInfo(BaseModel):
-    """What a node task needs to know about its run. Not part of the cache key but `mode`
-    (through the effective provider) and `video` (for visual outputs)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    run_id: str
-    pipeline: str
-    mode: Literal["placeholder", "live"]
-    video: VideoSettings
-    base_dir: str | None = None
-    database_url: str
-    storage_url: str
-    #: Seconds a placeholder provider waits, standing in for a real provider's latency.
-    placeholder_latency_s: float = 0.0
-    budget_usd: float | None = None
-
-    @classmethod
-    def for_spec(
-        cls, spec: PipelineSpec, settings: Settings, *, run_id: str, mode: str, **extra: Any
-    ) -> RunInfo:
-        """The run info of a spec under these settings (database, store, latency)."""
-        return cls(
-            run_id=run_id,
-            pipeline=spec.name,
-            mode=mode,
-            video=spec.video,
-            base_dir=str(spec.base_dir) if spec.base_dir else None,
-            database_url=settings.resolved_database_url,
-            storage_url=settings.storage_url or str(settings.media_root.resolve()),
-            placeholder_latency_s=settings.placeholder_latency_s,
-            **extra,
-        )
 
 
 @dataclass(frozen=True)
@@ -184,26 +146,6 @@ def check_node(
     problems = node_problems(node, run.mode, video=run.video, base_dir=run.base_dir, inputs=known)
     if problems:
         raise input_error(node, "; ".join(str(p) for p in problems))
-
-
-def source_digest(node: NodeSpec, run: RunInfo) -> str | None:
-    """The content digest of an asset's local file (so an edited file is a new key)."""
-    if node.asset is None or node.asset.path is None or run.base_dir is None:
-        return None
-    path = Path(run.base_dir) / node.asset.path
-    try:
-        return sha256_file(path)
-    except StorageError:
-        return None  # the executor reports the missing file, naming the node
-
-
-@lru_cache(maxsize=8)
-def _store(url: str) -> MediaStore:
-    return open_store(url)
-
-
-def store_for(run: RunInfo) -> MediaStore:
-    return _store(run.storage_url)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -173,7 +173,7 @@ def test_open_store_from_settings_and_urls(tmp_path: Path, monkeypatch) -> None:
 
     assert open_store(str(tmp_path / "folder")).root == tmp_path / "folder"
     assert open_store((tmp_path / "a b").as_uri()).root == tmp_path / "a b"
-    from vidpipe.s3 import S3Store
+    from vidpipe.storage.s3 import S3Store
 
     s3_store = open_store("s3://bucket/prefix")
     assert isinstance(s3_store, S3Store)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from engine.conftest import home, run_file, write_pipeline  # noqa: F401 - shared fixtures
 
-from vidpipe.s3 import S3Store, make_client
 from vidpipe.settings import get_settings
+from vidpipe.storage.s3 import S3Store, make_client
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +68,7 @@ def store(bucket: str, tmp_path: Path) -> S3Store:
 @pytest.fixture
 def s3_home(home: Path, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:  # noqa: F811
     """An engine home whose media store is `s3://{bucket}/prefix` (cache: home/cache)."""
-    from tasks.runtime import _store
+    from tasks.run_info import _store
 
     monkeypatch.setenv("VIDPIPE_STORAGE_URL", f"s3://{bucket}/prefix")
     get_settings.cache_clear()

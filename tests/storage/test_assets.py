@@ -15,10 +15,10 @@ from PIL import Image
 import tasks.asset as asset
 from tasks.runtime import ExecContext, RunInfo
 from vidpipe.errors import SpecError
-from vidpipe.s3 import S3Store
 from vidpipe.settings import get_settings
 from vidpipe.spec import VideoSettings, load_spec
 from vidpipe.storage import LocalStore, MediaStore
+from vidpipe.storage.s3 import S3Store
 
 
 def node_of(asset_yaml: str, base_dir: Path | None = None) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from vidpipe.media import probe
 from vidpipe.refs import MediaRef
-from vidpipe.s3 import S3Store, parse_s3_uri
+from vidpipe.storage.s3 import S3Store, parse_s3_uri
 
 PIPELINE = """
 name: on-s3
@@ -67,7 +67,7 @@ def test_a_deleted_object_is_made_again_and_a_bare_worker_reads_inputs_from_the_
 ) -> None:
     """The second run has lost the voice's object and runs on an empty disk (as if on
     another machine): the voice is made again, the merge downloads its inputs."""
-    from tasks.runtime import _store
+    from tasks.run_info import _store
 
     path = write_pipeline("on-s3", PIPELINE)
     first = run_file(path)

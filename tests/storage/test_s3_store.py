@@ -1,4 +1,4 @@
-"""vidpipe.s3: the S3 media store against moto's S3 server, and its local cache."""
+"""vidpipe.storage.s3: the S3 media store against moto's S3 server, and its local cache."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from vidpipe.errors import StorageError
 from vidpipe.refs import MediaRef
-from vidpipe.s3 import ReadThroughCache, S3Store, make_client, parse_s3_uri
 from vidpipe.storage import MediaStore, object_key, open_store
+from vidpipe.storage.s3 import ReadThroughCache, S3Store, make_client, parse_s3_uri
 
 MB = 1024 * 1024
 
