@@ -16,6 +16,7 @@ import pytest
 
 from vidpipe import media
 from vidpipe.errors import MediaError
+from vidpipe.media import runner
 
 #: Ten minutes of silence read in real time (`-re`), so the job really lasts.
 LONG = ["-re", "-f", "lavfi", "-i", "anullsrc=r=8000", "-t", "600", "-f", "null", "-"]
@@ -44,7 +45,7 @@ def _wait(condition, timeout: float, what: str):
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")
 def test_an_ffmpeg_child_dies_with_a_process_killed_outright():
-    if not media._die_with_parent():
+    if not runner._die_with_parent():
         pytest.skip("util-linux setpriv is not installed: FFmpeg cannot be tied to its parent")
     code = (
         "from vidpipe import media\n"

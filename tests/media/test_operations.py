@@ -10,7 +10,7 @@ import pytest
 
 from vidpipe import media
 from vidpipe.errors import MediaError
-from vidpipe.media import VideoTarget
+from vidpipe.media import VideoTarget, screencast
 
 SMALL = VideoTarget(160, 90, 25)  # the fixtures' format (conftest.py)
 
@@ -156,7 +156,7 @@ def test_render_code_small(tmp_path: Path):
     info = media.probe(out)
     assert (info.width, info.height, info.fps, info.pix_fmt) == (320, 180, 25.0, "yuv420p")
     assert info.has_audio
-    keystrokes = len(media._clean_code(code))
+    keystrokes = len(screencast._clean_code(code))
     assert info.duration_s == pytest.approx(keystrokes / 50 + 1, abs=0.15)
 
 

@@ -266,3 +266,10 @@ def test_console_script_reports_a_lone_surrogate_key_without_a_traceback(tmp_pat
 
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_console_script_without_a_command_prints_the_help_once():
+    result = vidpipe()
+    assert result.returncode == 0
+    assert result.stdout.count("Usage: vidpipe") == 1
+    assert "Traceback" not in result.stderr

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, event, inspect, text, update
 from sqlmodel import select
 
 from vidpipe import db
+from vidpipe.db import schema
 from vidpipe.errors import SpecError, VidpipeError
 from vidpipe.refs import MediaRef
 
@@ -81,8 +82,8 @@ def test_an_older_database_is_migrated_in_order(
     def then(conn: Connection) -> None:
         applied.append(current + 2)
 
-    monkeypatch.setattr(db, "CURRENT_SCHEMA_VERSION", current + 2)
-    monkeypatch.setattr(db, "MIGRATIONS", {current + 2: then, current + 1: add_note})
+    monkeypatch.setattr(schema, "CURRENT_SCHEMA_VERSION", current + 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", {current + 2: then, current + 1: add_note})
     assert db.init_db(engine) == current + 2
     assert applied == [current + 1, current + 2]
     assert "note" in {c["name"] for c in inspect(engine).get_columns("runs")}
@@ -106,9 +107,9 @@ def test_a_missing_migration_is_a_clear_error(
 ) -> None:
     engine = db.make_engine(db_url_factory())
     db.init_db(engine)
-    monkeypatch.setattr(db, "CURRENT_SCHEMA_VERSION", db.CURRENT_SCHEMA_VERSION + 1)
-    monkeypatch.setattr(db, "MIGRATIONS", {})
-    current = db.CURRENT_SCHEMA_VERSION - 1
+    monkeypatch.setattr(schema, "CURRENT_SCHEMA_VERSION", schema.CURRENT_SCHEMA_VERSION + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", {})
+    current = schema.CURRENT_SCHEMA_VERSION - 1
     with pytest.raises(VidpipeError, match=f"no migration registered from schema {current} to"):
         db.init_db(engine)
 

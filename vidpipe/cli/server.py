@@ -1,0 +1,96 @@
+"""`vidpipe serve` (the deployments, served from this process) and `vidpipe server
+start|stop|status` (this home's local Prefect server)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vidpipe.cli.application import app
+from vidpipe.cli.output import JsonOpt, _emit_json, _fail, err, out
+from vidpipe.cli.prefect_setup import _keeping_alive, prepare_prefect
+from vidpipe.errors import VidpipeError
+
+
+@app.command()
+def serve() -> None:
+    """Serve the deployments (run-pipeline, nightly-batch, sweep-stuck-runs) from this
+    process: the one-machine default. Stop with Ctrl-C."""
+    prepare_prefect()
+    from deployments import serve_all
+
+    with _keeping_alive():  # serving is activity: the local server stays up
+        serve_all()
+
+
+server_app = typer.Typer(
+    help="This home's local Prefect server (the default when PREFECT_API_URL is not set).",
+    no_args_is_help=True,
+)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start(
+    port: Annotated[int | None, typer.Option(help="Its port (default: a free one).")] = None,
+    background: Annotated[
+        bool, typer.Option("--background", help="Start it and return (it stops when idle).")
+    ] = False,
+) -> None:
+    """Start it (in the foreground until Ctrl-C, or --background)."""
+    import time
+
+    from vidpipe import localserver
+    from vidpipe.settings import get_settings
+
+    settings = get_settings()
+    try:
+        server, started = localserver.ensure(
+            settings.home, idle_s=settings.server_idle_s, port=port
+        )
+    except VidpipeError as exc:
+        raise _fail(exc) from None
+    if port is not None and server.port != port:
+        out.print(f"already running on port {server.port}: {server.ui_url}", highlight=False)
+        return
+    out.print(f"{'started' if started else 'running'}: {server.ui_url}", highlight=False)
+    if background:
+        return
+    out.print("Ctrl-C stops it", highlight=False)
+    try:
+        while localserver.status(settings.home) is not None:
+            localserver.touch(settings.home)
+            time.sleep(2)
+    except KeyboardInterrupt:
+        localserver.stop(settings.home)
+        out.print("stopped", highlight=False)
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop it (exit 0 whether or not one was running)."""
+    from vidpipe import localserver
+    from vidpipe.settings import get_settings
+
+    home = get_settings().home
+    out.print("stopped" if localserver.stop(home) else "no local server was running")
+
+
+@server_app.command("status")
+def server_status(as_json: JsonOpt = False) -> None:
+    """Print its URL and exit 0 while it runs; exit 1 when none does."""
+    from dataclasses import asdict
+
+    from vidpipe import localserver
+    from vidpipe.settings import get_settings
+
+    home = get_settings().home
+    server = localserver.status(home)
+    if as_json:
+        _emit_json(asdict(server) if server else None)
+    elif server:
+        out.print(f"{server.ui_url} (API {server.api_url})", highlight=False)
+    else:
+        err.print(f"no local Prefect server for {home}", highlight=False)
+    raise typer.Exit(0 if server else 1)

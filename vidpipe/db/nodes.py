@@ -1,0 +1,255 @@
+"""Node runs: one node within one run, started under a fresh execution id and finished only
+by the execution that still owns it; skipping, reopening, and reading them back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Engine, func, update
+from sqlmodel import select
+
+from vidpipe.errors import VidpipeError
+from vidpipe.refs import MediaRef
+
+from .engine import _reader, session_scope
+from .tables import NODE_STATUSES, NODE_TERMINAL, NodeRun, _check_status, _ref_json, new_id, utcnow
+
+
+def start_node(
+    engine: Engine,
+    run_id: str,
+    node_id: str,
+    *,
+    provider: str | None = None,
+    cache_key: str | None = None,
+) -> str:
+    """Mark a node running under a fresh execution id and return that id.
+
+    The new id supersedes any earlier execution: from now on only writes naming it count.
+    The external job id is kept on purpose, so a retry resumes polling a job already paid
+    for instead of submitting it again.
+    """
+    execution_id = new_id()
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": "running",
+        "execution_id": execution_id,
+        "attempts": NodeRun.attempts + 1,
+        "started_at": now,
+        "finished_at": None,
+        "updated_at": now,
+        "error": None,
+        "output": None,
+        "cache_hit": False,
+    }
+    if provider is not None:
+        values["provider"] = provider
+    if cache_key is not None:
+        values["cache_key"] = cache_key
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(NodeRun)
+            .where(NodeRun.run_id == run_id, NodeRun.node_id == node_id)
+            .values(**values)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise VidpipeError(f"no node {node_id!r} in run {run_id!r}")
+    return execution_id
+
+
+def _guarded_update(
+    engine: Engine, run_id: str, node_id: str, execution_id: str, values: dict[str, Any]
+) -> bool:
+    """One UPDATE that applies only if `execution_id` still owns the row."""
+    statement = (
+        update(NodeRun)
+        .where(
+            NodeRun.run_id == run_id,
+            NodeRun.node_id == node_id,
+            NodeRun.execution_id == execution_id,
+        )
+        .values(**values)
+    )
+    with session_scope(engine) as session:
+        return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+
+def finish_node(
+    engine: Engine,
+    run_id: str,
+    node_id: str,
+    execution_id: str,
+    *,
+    status: str,
+    output: MediaRef | Mapping[str, Any] | None = None,
+    cache_hit: bool = False,
+    error: str | None = None,
+    cost_usd: float | None = None,
+    external_job_id: str | None = None,
+) -> bool:
+    """Record how an execution ended: status, output and cost in one statement.
+
+    Returns False, changing nothing, when `execution_id` is stale (a newer execution has
+    started since): the late writer must not overwrite the newer record.
+    """
+    _check_status(status, NODE_TERMINAL, "final node status")
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": status,
+        "output": _ref_json(output),
+        "cache_hit": cache_hit,
+        "error": error,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    if cost_usd is not None:
+        values["cost_usd"] = cost_usd
+    if external_job_id is not None:
+        values["external_job_id"] = external_job_id
+    return _guarded_update(engine, run_id, node_id, execution_id, values)
+
+
+def record_cache_hit(
+    engine: Engine, run_id: str, node_id: str, *, output: MediaRef | Mapping[str, Any]
+) -> bool:
+    """Record a node answered from the cache: `completed`, `cache_hit`, its output.
+
+    For nodes whose task body never ran (so `start_node` was never called). The row gets a
+    fresh execution id, which locks out any stale writer. A node that already ended is
+    left alone; returns whether the row changed.
+    """
+    now = utcnow()
+    statement = (
+        update(NodeRun)
+        .where(
+            NodeRun.run_id == run_id,
+            NodeRun.node_id == node_id,
+            NodeRun.status.in_(("pending", "running")),  # type: ignore[attr-defined]
+        )
+        .values(
+            status="completed",
+            cache_hit=True,
+            output=_ref_json(output),
+            execution_id=new_id(),
+            error=None,
+            started_at=func.coalesce(NodeRun.started_at, now),
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+    with session_scope(engine) as session:
+        return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+
+def record_external_job(
+    engine: Engine, run_id: str, node_id: str, execution_id: str, job_id: str
+) -> bool:
+    """Persist a provider's job id before polling it (same stale-execution guard)."""
+    values = {"external_job_id": job_id, "updated_at": utcnow()}
+    return _guarded_update(engine, run_id, node_id, execution_id, values)
+
+
+def reopen_nodes(engine: Engine, run_id: str, node_ids: Iterable[str]) -> int:
+    """Put nodes back to `pending` to run again in the same run (a reviewer's revision).
+
+    A fresh execution id locks out writes from their earlier executions.
+    """
+    ids = list(node_ids)
+    if not ids:
+        return 0
+    now = utcnow()
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(NodeRun)
+            .where(NodeRun.run_id == run_id, NodeRun.node_id.in_(ids))  # type: ignore[attr-defined]
+            .values(
+                status="pending",
+                output=None,
+                cache_hit=False,
+                error=None,
+                execution_id=new_id(),
+                finished_at=None,
+                updated_at=now,
+            )
+        )
+        return result.rowcount  # type: ignore[attr-defined]
+
+
+def skip_nodes(engine: Engine, run_id: str, node_ids: Iterable[str], reason: str) -> int:
+    """Mark pending nodes `skipped` (an upstream failed or was rejected); returns how many.
+
+    Nodes that already started or ended are left alone: a skip never rewrites history.
+    """
+    ids = list(node_ids)
+    if not ids:
+        return 0
+    now = utcnow()
+    statement = (
+        update(NodeRun)
+        .where(
+            NodeRun.run_id == run_id,
+            NodeRun.node_id.in_(ids),  # type: ignore[attr-defined]
+            NodeRun.status == "pending",
+        )
+        .values(status="skipped", error=reason, finished_at=now, updated_at=now)
+    )
+    with session_scope(engine) as session:
+        return session.execute(statement).rowcount  # type: ignore[attr-defined]
+
+
+def job_in_flight(engine: Engine, cache_key: str) -> str | None:
+    """A provider job already submitted for this cache key and never finished (its worker
+    died, or the run was stopped): re-attach to it instead of paying for a new one."""
+    query = (
+        select(NodeRun.external_job_id)
+        .where(
+            NodeRun.cache_key == cache_key,
+            NodeRun.external_job_id.is_not(None),  # type: ignore[union-attr]
+            NodeRun.status == "running",
+        )
+        .order_by(NodeRun.updated_at.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    )
+    with session_scope(_reader(engine)) as session:
+        return session.exec(query).first()  # type: ignore[call-overload]
+
+
+def completed_output(engine: Engine, cache_key: str) -> MediaRef | None:
+    """The output of the latest completed execution of this work, if any (for predicting
+    cache hits before a run)."""
+    query = (
+        select(NodeRun.output)
+        .where(NodeRun.cache_key == cache_key, NodeRun.status == "completed")
+        .order_by(NodeRun.updated_at.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    )
+    with session_scope(_reader(engine)) as session:
+        output = session.exec(query).first()  # type: ignore[call-overload]
+    return MediaRef.model_validate(output) if output else None
+
+
+def get_node_run(engine: Engine, run_id: str, node_id: str) -> NodeRun | None:
+    with session_scope(_reader(engine)) as session:
+        query = select(NodeRun).where(NodeRun.run_id == run_id, NodeRun.node_id == node_id)
+        return session.exec(query).first()  # type: ignore[call-overload]
+
+
+def node_runs(engine: Engine, run_id: str) -> list[NodeRun]:
+    """A run's node runs in plan order."""
+    with session_scope(_reader(engine)) as session:
+        query = select(NodeRun).where(NodeRun.run_id == run_id).order_by(NodeRun.position)
+        return list(session.exec(query).all())  # type: ignore[call-overload]
+
+
+def run_counts(engine: Engine, run_id: str) -> dict[str, int]:
+    """How many of a run's nodes are in each status (every status present, zeros included)."""
+    counts = dict.fromkeys(NODE_STATUSES, 0)
+    with session_scope(_reader(engine)) as session:
+        rows = session.execute(
+            select(NodeRun.status, func.count())
+            .where(NodeRun.run_id == run_id)
+            .group_by(NodeRun.status)
+        ).all()
+    counts.update({status: int(count) for status, count in rows})
+    return counts
