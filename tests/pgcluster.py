@@ -1,8 +1,8 @@
 """A throwaway PostgreSQL cluster for tests: initdb + pg_ctl in a temporary folder.
 
-Why a helper of our own: PostgreSQL support is a promise (SPEC.md), so tests run against a
-real server, not an imitation; and a cluster in a temp folder needs no service, no
-password and no clean-up beyond deleting the folder.
+Why a helper of our own: PostgreSQL support is a promise (docs/architecture.md, "Where
+state lives"), so tests run against a real server, not an imitation; and a cluster in a
+temp folder needs no service, no password and no clean-up beyond deleting the folder.
 
 PostgreSQL refuses to run as root. When this process is root, every server command runs
 as an unprivileged account instead (`postgres` if it exists, else `nobody`), through

@@ -1,5 +1,5 @@
-"""Local fake provider servers: real HTTP on 127.0.0.1, speaking the contracts of
-providers.md (section 8), with faults injected on demand.
+"""Local fake provider servers: real HTTP on 127.0.0.1, speaking the contracts in
+docs/providers.md (sections 1 to 4), with faults injected on demand.
 
 Each fake runs a `ThreadingHTTPServer` in a daemon thread. Tests arm faults at a *point*
 of the protocol (``submit``, ``poll``, ``download``, ``upload``, ``lookup``)::

@@ -1,8 +1,8 @@
 """Validation rules, one fixture each: exact location, gist of the message, problem count.
 
-Also: the examples are valid, the README's node-type table matches the declarations, and
-hostile files (binary, huge, empty, deeply nested, alias bombs) give problems quickly and
-never a traceback.
+Also: the examples are valid, the node-type tables of README.md and
+docs/pipeline-format.md match the declarations, and hostile files (binary, huge, empty,
+deeply nested, alias bombs) give problems quickly and never a traceback.
 """
 
 from __future__ import annotations
@@ -316,20 +316,26 @@ def test_voiceover_with_config_text_needs_no_script_input():
     assert spec.node("narration").config.text == "No script node needed."
 
 
-# --------------------------------------------------------------------------- README table
+# --------------------------------------------------------------------------- node-type tables
 
 START, END = "<!-- node-types:start -->", "<!-- node-types:end -->"
 
 
-def test_readme_node_type_table_matches_the_declarations():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    if START not in readme and END not in readme:
-        pytest.skip("README.md has no node-types markers yet")
-    assert START in readme and END in readme, "only one of the node-types markers is present"
+@pytest.mark.parametrize("document", ["README.md", "docs/pipeline-format.md"])
+def test_node_type_table_matches_the_declarations(document):
+    """The table between the node-types markers, in the README and in the pipeline format
+    reference, is the one `catalogue_table()` generates from the declarations."""
+    text = (ROOT / document).read_text(encoding="utf-8")
+    assert text.count(START) == 1 and text.count(END) == 1, (
+        f"{document} needs exactly one pair of node-types markers"
+    )
 
-    between = readme.split(START, 1)[1].split(END, 1)[0]
+    between = text.split(START, 1)[1].split(END, 1)[0]
 
-    assert between.strip() == catalogue_table().strip()
+    assert between.strip() == catalogue_table().strip(), (
+        f"{document}'s node-type table differs from vidpipe/catalogue.py: paste "
+        "catalogue_table() between its markers"
+    )
 
 
 # --------------------------------------------------------------------------- hostile files

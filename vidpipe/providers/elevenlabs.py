@@ -1,4 +1,4 @@
-"""ElevenLabs text-to-speech over httpx (contract: providers.md section 1).
+"""ElevenLabs text-to-speech over httpx (contract: docs/providers.md section 1).
 
 TTS is synchronous: one ``POST /v1/text-to-speech/{voice_id}`` returns the audio, so
 there is no job to persist or re-attach to, and no idempotency key. A refused request
@@ -54,7 +54,8 @@ __all__ = ["ElevenLabs", "CHARACTER_LIMITS", "DEFAULT_MODEL", "split_text"]
 
 PROVIDER = "elevenlabs"
 DEFAULT_MODEL = "eleven_multilingual_v2"
-#: Characters per request (providers.md, models.mdx); unknown models get the smallest.
+#: Characters per request (docs/providers.md section 1, from ElevenLabs' models.mdx);
+#: unknown models get the smallest.
 CHARACTER_LIMITS: dict[str, int] = {
     "eleven_v3": 3_000,
     "eleven_flash_v2_5": 40_000,

@@ -1,4 +1,4 @@
-"""HeyGen talking-head videos over httpx, v3 API (contract: providers.md section 2).
+"""HeyGen talking-head videos over httpx, v3 API (contract: docs/providers.md section 2).
 
 submit -> poll -> download:
 

@@ -1,4 +1,4 @@
-"""Google Veo over httpx (contract: providers.md section 3).
+"""Google Veo over httpx (contract: docs/providers.md section 3).
 
 Two APIs behind one switch, ``api="vertex"`` (the default: Veo GA models live there) or
 ``api="gemini"`` (the Developer API, where Veo is reportedly being retired):
