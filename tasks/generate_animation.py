@@ -3,6 +3,8 @@ Replicate; a placeholder offline)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tasks.generate_image import aspect_of, prompt_of
 from tasks.live import client_for
 from tasks.runtime import ExecContext, Output, node_task
@@ -38,7 +40,7 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
             duration_s=cfg.duration_s,
             aspect_ratio=aspect_of(node, ctx),
             negative_prompt=cfg.negative_prompt,
-            image=ctx.path(image[0]) if image else None,
+            image=_fetchable(image[0], ctx) if image else None,
             seed=cfg.seed,
             resume_job_id=ctx.resume_job_id,
             **({"model": cfg.model} if cfg.model else {}),
@@ -54,6 +56,16 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
         stands_in_for=cfg.provider,
     )
     return Output(out, "video", usage)
+
+
+def _fetchable(ref: MediaRef, ctx: ExecContext) -> str | Path:
+    """An input for a provider that reads URLs: a presigned URL where the media store can
+    hand one out (S3; the key keeps the file's extension), else the local file (which the
+    client sends inline)."""
+    presign = getattr(ctx.store, "presigned_url", None)
+    if presign is not None and ref.uri.startswith("s3://"):
+        return presign(ref)
+    return ctx.path(ref)
 
 
 task = node_task("generate-animation", execute)

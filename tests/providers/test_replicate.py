@@ -1,13 +1,25 @@
-"""Replicate against its fake: Prefer: wait, polling, re-attaching, faults, usage."""
+"""Replicate against its fake: Prefer: wait, polling, re-attaching, faults, usage, and
+image inputs (passed as URLs, or sent inline and re-encoded to fit 256 KB)."""
 
 from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+import tasks.generate_animation as generate_animation
+from tasks.runtime import ExecContext, RunInfo
 from vidpipe.errors import AmbiguousCreateError, PermanentProviderError, TransientProviderError
-from vidpipe.providers.replicate import Replicate
+from vidpipe.media import probe, run_ffmpeg
+from vidpipe.providers.replicate import DATA_URL_LIMIT, Replicate, fit_image
+from vidpipe.spec import VideoSettings, load_spec
+from vidpipe.storage import LocalStore, MediaStore
 
 from .fakes import media_bytes
 
@@ -233,3 +245,158 @@ def test_create_that_times_out_is_not_sent_again(rep, replicate_fake, tmp_path, 
         info.value
     )
     assert creates(replicate_fake) == 1 and len(lookups(replicate_fake)) == 3
+
+
+# --------------------------------------------------------------------------- image inputs
+
+
+@pytest.fixture(scope="module")
+def big_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1920x1080 PNG of noise (about 3 MB): even a JPEG at the lowest quality of it is
+    over 256 KB at that size."""
+    path = tmp_path_factory.mktemp("stills") / "noise.png"
+    noise = "nullsrc=s=1920x1080,geq=random(1)*255:128:128"
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", noise, "-frames:v", "1", "-update", "1", str(path)],
+        operation="noise still",
+        output=path,
+    )
+    assert path.stat().st_size > DATA_URL_LIMIT
+    return path
+
+
+def sent_image(fake) -> str:
+    [body] = fake.submissions
+    return body["input"]["image"]
+
+
+def data_url(url: str) -> tuple[str, bytes]:
+    """A data URL's media type and its decoded bytes."""
+    header, _, payload = url.partition(",")
+    assert header.startswith("data:") and header.endswith(";base64")
+    return header[len("data:") : -len(";base64")], base64.b64decode(payload, validate=True)
+
+
+def animate(rep, tmp_path: Path, image) -> None:
+    rep.animation("waves", tmp_path / "clip.mp4", on_job=Jobs(), duration_s=5, image=image)
+
+
+def test_a_small_still_is_sent_as_it_is(rep, replicate_fake, tmp_path):
+    image = tmp_path / "still.png"
+    image.write_bytes(media_bytes("still.png", DATA_URL_LIMIT))  # exactly at the limit
+    animate(rep, tmp_path, image)
+    assert data_url(sent_image(replicate_fake)) == ("image/png", image.read_bytes())
+
+
+def test_a_url_is_passed_through(rep, replicate_fake, tmp_path):
+    url = "https://bucket.s3.amazonaws.com/media/sha256/ab/ab12.png?X-Amz-Signature=abc"
+    animate(rep, tmp_path, url)
+    assert sent_image(replicate_fake) == url
+
+
+def test_a_still_over_256_kb_is_sent_as_a_jpeg_that_fits(rep, replicate_fake, tmp_path, big_png):
+    animate(rep, tmp_path, big_png)
+    mime, data = data_url(sent_image(replicate_fake))
+    assert mime == "image/jpeg" and len(data) <= DATA_URL_LIMIT
+    assert data[:3] == b"\xff\xd8\xff"
+    sent = tmp_path / "sent.jpg"
+    sent.write_bytes(data)
+    info = probe(sent)
+    assert info.video_codec == "mjpeg" and info.is_image
+    assert info.width < 1920  # no quality fits at full size: scaled down
+    assert info.width / info.height == pytest.approx(1920 / 1080, rel=0.01)
+
+
+def test_a_lower_quality_is_tried_before_a_smaller_size(big_png, tmp_path):
+    data = fit_image(big_png, limit=600_000)
+    sent = tmp_path / "sent.jpg"
+    sent.write_bytes(data)
+    info = probe(sent)
+    assert len(data) <= 600_000 and (info.width, info.height) == (1920, 1080)
+
+
+def test_a_still_that_fits_nowhere_fails_naming_the_file(big_png):
+    with pytest.raises(PermanentProviderError) as info:
+        fit_image(big_png, limit=100)
+    message = str(info.value)
+    assert str(big_png) in message and "\n" not in message
+    assert "does not fit even as a" in message and "S3 media store" in message
+
+
+# The node's executor: the media store decides what the client gets.
+
+NODE = """
+name: anim
+mode: live
+nodes:
+  - {id: frame, type: generate-image, config: {provider: replicate, prompt: "a red sky"}}
+  - id: clip
+    type: generate-animation
+    inputs: {image: frame}
+    config: {provider: replicate, prompt: "slow zoom", duration_s: 4}
+"""
+
+
+def run_node(rep, store: MediaStore, image: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(generate_animation, "client_for", lambda provider: rep)
+    node = load_spec(NODE).node("clip")
+    run = RunInfo(
+        run_id="run-1",
+        pipeline="anim",
+        mode="live",
+        video=VideoSettings(),
+        database_url="sqlite://",
+        storage_url=str(tmp_path / "media"),
+    )
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    ctx = ExecContext(node=node, run=run, store=store, workdir=workdir)
+    ref = store.put(image, kind="image")
+    generate_animation.execute(node, {"image": [ref]}, ctx)
+
+
+def test_node_on_a_local_store_sends_a_data_url(
+    rep, replicate_fake, tmp_path, big_png, monkeypatch
+):
+    run_node(rep, LocalStore(tmp_path / "media"), big_png, tmp_path, monkeypatch)
+    mime, data = data_url(sent_image(replicate_fake))
+    assert mime == "image/jpeg" and len(data) <= DATA_URL_LIMIT
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server on a free loopback port (as tests/storage runs one)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def test_node_on_an_s3_store_sends_a_presigned_url(
+    rep, replicate_fake, tmp_path, big_png, monkeypatch, moto_endpoint
+):
+    from vidpipe.storage.s3 import S3Store, make_client
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = f"vidpipe-{uuid.uuid4().hex[:12]}"
+    make_client().create_bucket(Bucket=bucket)
+    store = S3Store(bucket, "media", cache_dir=tmp_path / "cache")
+    run_node(rep, store, big_png, tmp_path, monkeypatch)
+    url = sent_image(replicate_fake)
+    assert url.startswith(f"{moto_endpoint}/{bucket}/media/sha256/") and "Signature=" in url
+    assert httpx.URL(url).path.endswith(".png")  # the real extension, as the store keys it
+    with httpx.Client() as client:  # what a provider fetches, without credentials
+        assert client.get(url).content == big_png.read_bytes()

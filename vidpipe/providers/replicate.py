@@ -1,4 +1,4 @@
-"""Replicate predictions over httpx (contract: providers.md section 4).
+"""Replicate predictions over httpx (contract: docs/providers.md section 4).
 
 submit -> poll -> download:
 
@@ -11,6 +11,9 @@ submit -> poll -> download:
   until ``succeeded | failed | canceled | aborted``.
 * Output files are deleted after an hour, so they are copied at once (the first output
   URL goes to `out`).
+* A file input is an HTTP(S) URL (a presigned S3 URL, say) passed as it is, or a local
+  file sent as a data URL, which Replicate takes up to 256 KB: a larger still is
+  re-encoded to a JPEG that fits (lower quality first, then smaller).
 
 The create is retried only when it certainly created nothing (429, no connection);
 polls and downloads retry every transient fault. Replicate has no idempotency key: a
@@ -35,6 +38,7 @@ import base64
 import mimetypes
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +47,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from vidpipe.errors import PermanentProviderError, TransientProviderError
+from vidpipe.errors import MediaError, PermanentProviderError, TransientProviderError
+from vidpipe.media import probe, run_ffmpeg
 from vidpipe.providers.http import (
     SYSTEM_CLOCK,
     Clock,
@@ -71,6 +76,8 @@ DEFAULT_ANIMATION_MODEL = "wan-video/wan-2.1-i2v-480p"
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 #: Replicate accepts data URLs for files up to 256 KB; larger inputs need a URL.
 DATA_URL_LIMIT = 256 * 1024
+#: A still too big for a data URL is scaled down no further than this (its short side).
+MIN_SIDE = 16
 _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
 #: How far before our send time a prediction may be stamped (clock skew) and still be ours.
 LOOKUP_SKEW = timedelta(minutes=2)
@@ -215,10 +222,11 @@ class Replicate:
         clock: Clock | None = None,
         deadline_s: float = 1800.0,
     ) -> Usage:
-        """A clip from `prompt` (and `image`: a URL, or a local file of up to 256 KB sent
-        as a data URL). Input names (``prompt``, ``duration``, ``aspect_ratio``,
-        ``negative_prompt``, ``image``, ``seed``) are model-specific; these are the common
-        ones. Official models bill in seconds of output."""
+        """A clip from `prompt` (and `image`: a URL, sent as it is, or a local file, sent
+        as a data URL of at most 256 KB, see :func:`fit_image`). Input names (``prompt``,
+        ``duration``, ``aspect_ratio``, ``negative_prompt``, ``image``, ``seed``) are
+        model-specific; these are the common ones. Official models bill in seconds of
+        output."""
         fields: dict[str, Any] = {"prompt": prompt, "duration": duration_s}
         for key, value in {
             "aspect_ratio": aspect_ratio,
@@ -426,16 +434,62 @@ def _prediction(data: Any) -> dict[str, Any]:
 
 
 def _image_input(image: str | os.PathLike[str]) -> str:
-    """A URL as it is; a local file as a data URL when small enough (Replicate's limit)."""
+    """A URL as it is; a local file as a data URL, re-encoded to fit when too big."""
     if isinstance(image, str) and image.startswith(("http://", "https://", "data:")):
         return image
     path = Path(image)
+    data = path.read_bytes()
+    if len(data) <= DATA_URL_LIMIT:
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    else:
+        mime, data = "image/jpeg", fit_image(path, DATA_URL_LIMIT)
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def fit_image(path: Path, limit: int = DATA_URL_LIMIT) -> bytes:
+    """The still at `path` as a JPEG of at most `limit` bytes: the best quality (FFmpeg's
+    ``-q:v`` 2 to 31) that fits at its own size, else scaled down, keeping its aspect
+    ratio, until one fits. PermanentProviderError, naming the file, if none does."""
     size = path.stat().st_size
-    if size > DATA_URL_LIMIT:
+    where = f"replicate: image {path} ({size} bytes, over the {limit}-byte data URL limit)"
+    try:
+        info = probe(path)
+        if not info.width or not info.height:
+            raise PermanentProviderError(f"{where} has no picture", provider=PROVIDER)
+        with tempfile.TemporaryDirectory(prefix="vidpipe-replicate-") as tmp:
+            out = Path(tmp) / "image.jpg"
+
+            def jpeg(width: int, height: int, quality: int) -> bytes:
+                scale = f"scale={width}:{height},setsar=1"
+                args = ["-i", str(path), "-map", "0:v:0", "-frames:v", "1", "-vf", scale]
+                args += ["-pix_fmt", "yuvj420p", "-q:v", str(quality), "-update", "1", str(out)]
+                run_ffmpeg(args, operation="fit image", output=out)
+                return out.read_bytes()
+
+            factor = 1.0
+            while True:
+                width = max(1, round(info.width * factor))
+                height = max(1, round(info.height * factor))
+                worst = jpeg(width, height, 31)
+                if len(worst) <= limit:
+                    best, low, high = worst, 2, 30  # the best quality that fits
+                    while low <= high:
+                        quality = (low + high) // 2
+                        data = jpeg(width, height, quality)
+                        if len(data) <= limit:
+                            best, high = data, quality - 1
+                        else:
+                            low = quality + 1
+                    return best
+                if min(width, height) <= MIN_SIDE:
+                    raise PermanentProviderError(
+                        f"{where} does not fit even as a {width}x{height} JPEG; "
+                        "use an S3 media store to pass it as a URL",
+                        provider=PROVIDER,
+                    )
+                factor *= min(0.9, 0.95 * (limit / len(worst)) ** 0.5)
+    except MediaError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise PermanentProviderError(
-            f"replicate: {path.name} is {size} bytes; inputs over {DATA_URL_LIMIT} bytes must "
-            "be passed as a URL (e.g. a presigned S3 URL)",
-            provider=PROVIDER,
-        )
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+            f"{where} cannot be re-encoded: {reason}", provider=PROVIDER
+        ) from None
