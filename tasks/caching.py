@@ -6,9 +6,14 @@ video target where the output is video, and the content digests of its inputs
 (docs/pipeline-format.md, "Caching and re-runs"). The run, the pipeline and the node's id
 are not part of it, so identical work in two pipelines is done once.
 
-A cached result whose media is gone from the store is a miss: the key then moves on to a
-successor derived from the missing digest, so the node runs again and its new result is
-cached under that successor (deterministic: the next run follows the same chain).
+Whether work is cached is decided by vidpipe's database, the state every worker shares:
+a node is a hit when a completed node run with its key (on any worker writing to the same
+database) left an output whose media is still in the media store. Prefect then answers
+the task from its result record under the key, which is written from the database when
+this home's records lack it, so workers with separate homes and result folders share one
+cache, and `vidpipe plan` predicts hits with the very same test (`cached_output`). A key
+whose record points at deleted media, with no live output in the database, is a miss: it
+moves on to a successor key derived from the missing digest, so the node runs again.
 """
 
 from __future__ import annotations
@@ -61,9 +66,17 @@ def base_key(node: NodeSpec, inputs: dict[str, list[MediaRef]], run: Any) -> str
     return "vidpipe-" + _digest(key_material(node, inputs, run))
 
 
+def cached_output(engine: Any, store: Any, key: str) -> MediaRef | None:
+    """Whether this work is cached, the one answer the run and the estimate both use: the
+    latest completed output of the work (by any worker writing to this database), if its
+    media is still in the store."""
+    ref = db.completed_output(engine, key)
+    return ref if ref is not None and store.exists(ref) else None
+
+
 @dataclass
 class NodeCachePolicy(CachePolicy):
-    """Keys node tasks by what their output depends on; stale media is a miss."""
+    """Keys node tasks by what their output depends on; the database decides hits."""
 
     def compute_key(
         self,
@@ -74,20 +87,42 @@ class NodeCachePolicy(CachePolicy):
     ) -> str | None:
         run = inputs["run"]
         key = base_key(inputs["node"], inputs["inputs"], run)
-        return _follow_to_live_result(task_ctx, key, run)
+        ref = cached_output(db.make_engine(run.database_url), store_for(run), key)
+        return _record_key(task_ctx.result_store, key, ref)
 
 
-def _follow_to_live_result(task_ctx: TaskRunContext, key: str, run: Any) -> str:
-    store = task_ctx.result_store
+def _record_key(records: Any, key: str, ref: MediaRef | None) -> str:
+    """The result-record key Prefect looks up for this work.
+
+    Cached (`ref`): `key`, holding `ref`, written there first when this home's records do
+    not hold it yet (another worker did the work, or a deleted result was made again).
+    Not cached: the first key of the chain that holds no record, so the task runs; its
+    result is recorded there, and found again through the database next time.
+    """
     for _ in range(_MAX_SUCCESSORS):
-        if not store.exists(key):
+        held = _read(records, key)
+        if ref is not None:
+            if held != ref:
+                records.write(obj=ref, key=key)
             return key
-        ref = store.read(key).result
-        if isinstance(ref, MediaRef) and store_for(run).exists(ref):
+        if held is _NOTHING:
             return key
-        missing = ref.sha256 if isinstance(ref, MediaRef) else "unreadable"
+        missing = held.sha256 if isinstance(held, MediaRef) else "unreadable"
         key = "vidpipe-" + _digest({"replaces": key, "missing": missing})
     return key
+
+
+_NOTHING = object()
+
+
+def _read(records: Any, key: str) -> Any:
+    """The result recorded under `key`, `_NOTHING` if none, None if unreadable."""
+    if not records.exists(key):
+        return _NOTHING
+    try:
+        return records.read(key).result
+    except Exception:  # noqa: BLE001 - a damaged record is one to replace
+        return None
 
 
 CACHE_POLICY = NodeCachePolicy()
@@ -97,7 +132,7 @@ def predict_cached(plan: Any, run: Any, engine: Any, refresh: set[str]) -> set[s
     """Nodes expected from cache: their work was completed before (found by its key in the
     node runs), its media is still in the store, and so was every input's.
 
-    Used for marginal cost estimates; the run itself still asks Prefect's cache.
+    The run decides each node with the same `cached_output`, so the two agree.
     """
 
     store = store_for(run)
@@ -109,7 +144,7 @@ def predict_cached(plan: Any, run: Any, engine: Any, refresh: set[str]) -> set[s
         if any(d not in outputs and plan.node(d).type != "approval" for d in plan.deps[node_id]):
             continue
         inputs = {slot: [outputs[r] for r in refs] for slot, refs in node.inputs.items()}
-        ref = db.completed_output(engine, base_key(node, inputs, run))
-        if ref is not None and store.exists(ref):
+        ref = cached_output(engine, store, base_key(node, inputs, run))
+        if ref is not None:
             outputs[node_id] = ref
     return set(outputs)

@@ -23,6 +23,7 @@ executor is the same for every type:
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -33,7 +34,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-from prefect import Task, task
+from prefect import Task, get_run_logger, task
 from prefect.tasks import exponential_backoff
 
 from tasks.caching import CACHE_POLICY, base_key
@@ -68,6 +69,9 @@ __all__ = [
 # No Prefect `timeout_seconds`: on the thread-pool runner it cannot interrupt blocking
 # work. Deadlines live where the blocking happens: FFmpeg's runner and provider polling.
 RETRIES = 3
+
+#: How often a node waiting for another execution's identical paid work looks again.
+CLAIM_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -191,10 +195,15 @@ def _run_node(
     execution_id = db.start_node(
         engine, run.run_id, node.id, provider=provider, cache_key=cache_key
     )
+    store = store_for(run)
+    paid = provider not in (None, "placeholder")
+    if paid:
+        done = _claim_or_wait(engine, run, node, cache_key, execution_id, store)
+        if done is not None:
+            return _answered_elsewhere(engine, run, node, inputs, execution_id, done, store)
     if resume_job_id:  # this execution polls a job another one paid for: say so
         db.record_external_job(engine, run.run_id, node.id, execution_id, resume_job_id)
     workdir = Path(tempfile.mkdtemp(prefix=f"vidpipe-{node.id}-"))
-    store = store_for(run)
     reservation = estimate = None
     try:
         check_node(node, inputs, run, store)
@@ -241,6 +250,8 @@ def _run_node(
         db.finish_node(
             engine, run.run_id, node.id, execution_id, status="failed", error=_one_line(exc)
         )
+        if paid:
+            _release_after(engine, cache_key, execution_id)
         raise
     finally:
         ledger.release(engine, reservation)
@@ -254,7 +265,84 @@ def _run_node(
         output=ref,
         cost_usd=float(cost) if cost is not None else None,
     )
+    if paid:
+        _release_after(engine, cache_key, execution_id)
     return ref
+
+
+def _claim_or_wait(
+    engine, run: RunInfo, node: NodeSpec, cache_key: str, execution_id: str, store: MediaStore
+) -> MediaRef | None:
+    """Claim this paid work for this execution (None: go ahead and do it), or wait while
+    another execution does the same work (another run, on this worker or another one
+    sharing the database) and return its output once it completed. A holder that fails,
+    or stops running, leaves the work to this execution."""
+    waited_for: db.Holder | None = None
+    while True:
+        holder = db.claim_work(
+            engine, cache_key, run_id=run.run_id, node_id=node.id, execution_id=execution_id
+        )
+        if holder is None:
+            ref = _output_of(engine, waited_for, cache_key, store) if waited_for else None
+            if ref is not None:
+                db.release_work(engine, cache_key, execution_id)
+            return ref
+        if holder != waited_for:
+            waited_for = holder
+            _log(
+                f"{node.id}: run {holder.run_id} (node {holder.node_id}) is doing the same "
+                "work; waiting for its result instead of paying again"
+            )
+        mine = db.get_node_run(engine, run.run_id, node.id)
+        if mine is None or mine.execution_id != execution_id:
+            raise VidpipeError(f"{node.id}: the run ended while waiting for run {holder.run_id}")
+        time.sleep(CLAIM_POLL_S)
+
+
+def _output_of(engine, holder: db.Holder, cache_key: str, store: MediaStore) -> MediaRef | None:
+    """The output the holder of a claim made for this work, if it completed it."""
+    row = db.get_node_run(engine, holder.run_id, holder.node_id)
+    if row is None or row.status != "completed" or row.cache_key != cache_key:
+        return None
+    ref = row.output_ref
+    return ref if ref is not None and store.exists(ref) else None
+
+
+def _answered_elsewhere(
+    engine,
+    run: RunInfo,
+    node: NodeSpec,
+    inputs: dict[str, list[MediaRef]],
+    execution_id: str,
+    ref: MediaRef,
+    store: MediaStore,
+) -> MediaRef:
+    """Finish a node with the output another execution paid for: a cache hit, with the
+    money this run did not spend recorded as savings."""
+    estimate = _estimate(node, inputs, run, store)
+    db.finish_node(
+        engine, run.run_id, node.id, execution_id, status="completed", output=ref, cache_hit=True
+    )
+    ledger.record_savings(
+        engine,
+        run_id=run.run_id,
+        pipeline=run.pipeline,
+        node=node,
+        estimate=estimate,
+        video=run.video,
+    )
+    return ref
+
+
+def _release_after(engine, cache_key: str, execution_id: str) -> None:
+    """Give up the claim once the node's outcome is recorded (waiters read it then)."""
+    with contextlib.suppress(Exception):  # a claim left behind goes stale with its node run
+        db.release_work(engine, cache_key, execution_id)
+
+
+def _log(message: str) -> None:
+    with contextlib.suppress(Exception):  # outside a task run there is no run logger
+        get_run_logger().info(message)
 
 
 def input_infos(

@@ -17,7 +17,8 @@ What the test proves, and how:
   both;
 - vidpipe's own tables (another database of the same PostgreSQL cluster) hold six runs
   `completed`, each linked to its flow run id, with every node run `completed`, none a
-  cache hit, and the final video published in the shared VIDPIPE_HOME.
+  cache hit, and the final video published in the shared media folder. Each worker has
+  its own VIDPIPE_HOME (Prefect result records); they share the database and the media.
 
 Everything started here is stopped here, also on failure: workers get SIGTERM, then
 SIGKILL after 20 s (a Prefect 3.8.8 worker does not stop on SIGTERM), then any flow-run
@@ -220,7 +221,9 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
     from vidpipe.storage import LocalStore
 
     _, vidpipe_db = databases
-    home = tmp_path / "vidpipe-home"  # shared by both workers: media on one disk
+    # Each worker its own home (Prefect results, logs); shared: the database and media.
+    homes = {name: tmp_path / f"{name} home" for name in WORKERS}
+    media = tmp_path / "shared media"
     pipelines = _write_pipelines(tmp_path / "pipelines")
 
     # The operator's commands of the scaled set-up (README, "Operating vidpipe").
@@ -238,15 +241,18 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
     schema = deployment["parameter_openapi_schema"]["properties"]
     assert all(schema[p].get("description") for p in ("pipeline", "mode", "budget_usd"))
 
-    worker_env = clean_env(
-        **server.env,
-        VIDPIPE_HOME=str(home),
-        VIDPIPE_DATABASE_URL=vidpipe_db,
-        PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(home / "results"),
-        PREFECT_WORKER_QUERY_SECONDS="2",
-        PREFECT_LOGGING_LEVEL="INFO",  # the workers' "submitting flow run" lines,
-        PYTHONUNBUFFERED="1",  # written as they happen
-    )
+    worker_envs = {
+        name: clean_env(
+            **server.env,
+            VIDPIPE_HOME=str(homes[name]),
+            VIDPIPE_DATABASE_URL=vidpipe_db,
+            VIDPIPE_STORAGE_URL=str(media),
+            PREFECT_WORKER_QUERY_SECONDS="2",
+            PREFECT_LOGGING_LEVEL="INFO",  # the workers' "submitting flow run" lines,
+            PYTHONUNBUFFERED="1",  # written as they happen
+        )
+        for name in WORKERS
+    }
     workers: dict[str, subprocess.Popen[bytes]] = {}
     worker_logs = {name: tmp_path / f"worker-{name}.log" for name in WORKERS}
     try:
@@ -256,7 +262,7 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
                     [PREFECT, "worker", "start", "--pool", POOL, "--name", name]
                     + ["--limit", str(PER_WORKER_LIMIT)],
                     cwd=tmp_path,  # not the repo: the deployment's pull step must move there
-                    env=worker_env,
+                    env=worker_envs[name],
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -289,7 +295,7 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
     vp_runs = db.list_runs(engine, limit=50)
     assert sorted(r.flow_run_id for r in vp_runs) == sorted(ids)
     assert {r.pipeline_name for r in vp_runs} == {f"workers-{i}" for i in range(1, RUNS + 1)}
-    store = LocalStore(home / "media")
+    store = LocalStore(media)
     for run in vp_runs:
         assert run.status == "completed", (run.pipeline_name, run.error)
         nodes = db.node_runs(engine, run.id)
@@ -301,7 +307,7 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
         assert not any(n.cache_hit for n in nodes), run.pipeline_name
         assert run.output_ref is not None
         assert store.local_path(run.output_ref).is_file()
-        published = home / "media" / "runs" / run.pipeline_name / run.id / "final.mp4"
+        published = media / "runs" / run.pipeline_name / run.id / "final.mp4"
         assert published.is_file(), published
 
 

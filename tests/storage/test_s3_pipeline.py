@@ -85,3 +85,33 @@ def test_a_deleted_object_is_made_again_and_a_bare_worker_reads_inputs_from_the_
     for node in ("host", "code"):
         key = parse_s3_uri(outputs(second)[node].uri)[1]
         assert (s3_home / "cache" / key.removeprefix("prefix/")).is_file(), node
+
+
+def test_a_worker_with_its_own_home_takes_every_node_from_the_shared_bucket_and_database(
+    run_file, write_pipeline, s3_home: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Two workers: separate homes (Prefect results, S3 cache), one database, one bucket.
+    The second worker's run of the same pipeline makes nothing: every node is a hit."""
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    from tasks.run_info import _store
+    from vidpipe.settings import get_settings
+
+    monkeypatch.setenv("VIDPIPE_DATABASE_URL", f"sqlite:///{tmp_path / 'shared.db'}")
+    get_settings.cache_clear()
+    path = write_pipeline("on-s3", PIPELINE)
+    first = run_file(path)
+    assert first["run"]["status"] == "completed", first
+
+    other = tmp_path / "worker_2 home"
+    monkeypatch.setenv("VIDPIPE_HOME", str(other))
+    get_settings.cache_clear()
+    _store.cache_clear()
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: other / "results"}):
+        second = run_file(path)
+    assert second["run"]["status"] == "completed", second
+    assert ran(second) == set(), "every node came from the shared cache"
+    assert outputs(second) == outputs(first)
+    assert {p.name for p in (other / "results").iterdir()} == {
+        p.name for p in (s3_home / "results").iterdir()
+    }, "the second worker's own result records, rebuilt from the database"

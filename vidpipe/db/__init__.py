@@ -19,12 +19,14 @@ Rules the functions of this package keep (docs/architecture.md "Conventions"):
 
 Files: tables (tables, column types, status vocabularies) · engine (engines, sessions) ·
 schema (init_db, schema version, migrations) · pipelines · runs (lifecycle, endings,
-lookups) · nodes (node runs, the stale-execution guard) · approval_log · costs (the ledger).
+lookups) · nodes (node runs, the stale-execution guard) · approval_log · costs (the ledger) ·
+claims (who is doing a piece of paid work now, across workers).
 """
 
 from __future__ import annotations
 
 from .approval_log import APPROVAL_DECISIONS, approvals, record_approval
+from .claims import Holder, claim_work, release_work, work_holder
 from .costs import add_cost_entry, cost_entries, delete_cost_entry
 from .engine import make_engine, reset_engines, session_scope
 from .nodes import (
@@ -65,6 +67,7 @@ from .tables import (
     Run,
     SchemaVersion,
     UTCDateTime,
+    WorkClaim,
     new_id,
     utcnow,
 )
@@ -82,6 +85,11 @@ __all__ = [
     "NodeRun",
     "Approval",
     "CostEntry",
+    "WorkClaim",
+    "Holder",
+    "claim_work",
+    "release_work",
+    "work_holder",
     "SchemaVersion",
     "UTCDateTime",
     "Migration",

@@ -12,7 +12,7 @@ from vidpipe.errors import VidpipeError
 
 from .tables import _TABLES, SchemaVersion, utcnow
 
-CURRENT_SCHEMA_VERSION = 5
+CURRENT_SCHEMA_VERSION = 6
 
 
 Migration = Callable[[Connection], None]
@@ -46,11 +46,16 @@ def _add_runner(conn: Connection) -> None:
     _add_column(conn, "runs", "runner", "VARCHAR(255)")
 
 
+def _add_work_claims(conn: Connection) -> None:
+    """Nothing to alter: `work_claims` is a new table, made by create_all."""
+
+
 MIGRATIONS: dict[int, Migration] = {
     2: _add_prefect_api_url,
     3: _add_cost_kind,
     4: _add_published_uri,
     5: _add_runner,
+    6: _add_work_claims,
 }
 
 

@@ -207,6 +207,19 @@ class CostEntry(SQLModel, table=True):
     node_id: str | None = Field(default=None, max_length=64)
 
 
+class WorkClaim(SQLModel, table=True):
+    """Which execution is doing a piece of paid work now, by the work's cache key: the
+    first to insert the row does the work, others wait for its result (schema 6)."""
+
+    __tablename__ = "work_claims"
+
+    cache_key: str = Field(primary_key=True, max_length=128)
+    run_id: str = Field(max_length=32)
+    node_id: str = Field(max_length=64)
+    execution_id: str = Field(max_length=32)
+    claimed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class SchemaVersion(SQLModel, table=True):
     """The schema version this database is at: one row."""
 
@@ -218,7 +231,7 @@ class SchemaVersion(SQLModel, table=True):
 
 _TABLES = [
     model.__table__  # type: ignore[attr-defined]
-    for model in (Pipeline, NodeRow, Run, NodeRun, Approval, CostEntry, SchemaVersion)
+    for model in (Pipeline, NodeRow, Run, NodeRun, Approval, CostEntry, WorkClaim, SchemaVersion)
 ]
 
 
