@@ -18,7 +18,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from flows.pipeline import run_pipeline
+from flows.pipeline import in_process, run_pipeline
 from vidpipe import costs, db
 from vidpipe.errors import SpecError
 from vidpipe.pipelines import SUFFIXES, resolve_folder
@@ -137,13 +137,14 @@ def _run_one(engine: Any, path: Path, mode: str | None) -> dict[str, Any]:
             "saved": zero,
         }
     run_id = open_run(engine, loaded.spec, mode=mode).id
-    state = run_pipeline(
-        pipeline=str(path.resolve()),
-        mode=mode,
-        approve="auto",
-        run_id=run_id,
-        return_state=True,
-    )
+    with in_process():
+        state = run_pipeline(
+            pipeline=str(path.resolve()),
+            mode=mode,
+            approve="auto",
+            run_id=run_id,
+            return_state=True,
+        )
     run = db.get_run(engine, run_id)
     entries = db.cost_entries(engine, run_id=run_id)
     return {

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,7 +37,11 @@ from typing import Any, Literal
 from prefect import flow, get_client, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+from prefect.settings import (
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+    temporary_settings,
+)
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import apply_saved_blocks
@@ -72,6 +78,7 @@ __all__ = [
     "IO_WORKERS",
     "CANCEL_POLL_S",
     "interrupt_on_cancel",
+    "in_process",
     "mark_cancelled",
 ]
 
@@ -117,6 +124,10 @@ class _Tracker:
     cached: set[str] = field(default_factory=set)
     done: set[str] = field(default_factory=set)
     node_of: dict[Any, str] = field(default_factory=dict)  # task run id -> node id
+    #: Set once a node's outcome is recorded; whoever records it first made the event.
+    recorded: dict[str, threading.Event] = field(default_factory=dict)
+    #: The node types' tasks with this run's options, made once each (`_submit`).
+    tasks: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     estimate: costs.PlanEstimate | None = None
     progress_at: float = 0.0  # when the progress artifact was last updated (monotonic)
@@ -133,6 +144,7 @@ class _Tracker:
     def _forget(self, node_id: str) -> None:
         for seen in (self.done, self.cached, self.skipped):
             seen.discard(node_id)
+        self.recorded.pop(node_id, None)
         self.outputs.pop(node_id, None)
         self.failed.pop(node_id, None)
 
@@ -162,6 +174,26 @@ def _check_live(plan: Plan, mode: str) -> None:
     check_credentials(live)
     if live:
         ensure_concurrency_limits(live)
+
+
+@contextlib.contextmanager
+def in_process() -> Iterator[None]:
+    """Around a flow run started in this process (`vidpipe run`, the nightly batch's
+    pipelines, tests): no flow-run heartbeats, unless the environment asks for them.
+
+    Prefect's sync flow engine joins its heartbeat thread at the end of every flow run,
+    and that thread sleeps in 1 s steps: about 1 s added to every run, whatever it did (a
+    fully cached run takes 0.15 s without it). Heartbeats serve Prefect automations that
+    detect lost flow runs; a run in a CLI process ends through vidpipe's own endings
+    (signals, `vidpipe.sweeper.reap_dead`). Runs started by `vidpipe serve` or a worker
+    keep Prefect's heartbeats. Setting PREFECT_FLOWS_HEARTBEAT_FREQUENCY keeps them here.
+    """
+    asked = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY"}
+    if asked & os.environ.keys():
+        yield
+        return
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def estimate_run(
@@ -309,7 +341,7 @@ def _execute(
     approved: set[str] = set()
 
     def submit(current: Plan, node_id: str) -> None:
-        future = _submit(current, run, node_id, futures, node_id in forced)
+        future = _submit(current, run, node_id, futures, node_id in forced, tracker.tasks)
         futures[node_id] = future
         with tracker.lock:
             tracker.node_of[future.task_run_id] = node_id
@@ -357,17 +389,21 @@ def _submit(
     node_id: str,
     futures: dict[str, PrefectFuture[MediaRef]],
     force: bool,
+    made: dict[tuple[Any, ...], Any],
 ) -> PrefectFuture[MediaRef]:
     node = plan.node(node_id)
     inputs = {slot: [futures[ref] for ref in refs] for slot, refs in node.inputs.items()}
     ordering = [futures[d] for d in node.after if d in futures]
     provider = effective_provider(node, run.mode)
-    options: dict[str, Any] = {"task_run_name": node_id, "refresh_cache": force or None}
-    if provider not in (None, "placeholder"):
-        # Only live providers' tags: each tag costs a concurrency-slot round trip per task
-        # run, and only paid providers have limits worth that.
-        options["tags"] = [f"provider:{provider}"]
-    task = TASKS[node.type].with_options(**options)
+    # Only live providers' tags: each tag costs a concurrency-slot round trip per task run,
+    # and only paid providers have limits worth that.
+    tags = (f"provider:{provider}",) if provider not in (None, "placeholder") else ()
+    key = (node.type, tags, force)
+    task = made.get(key)
+    if task is None:  # one with_options per kind of node, not per node: it copies the task
+        task = made[key] = TASKS[node.type].with_options(
+            task_run_name="{node.id}", refresh_cache=force or None, tags=list(tags) or None
+        )
     return task.submit(node=node, inputs=inputs, run=run, wait_for=ordering)
 
 
@@ -385,14 +421,26 @@ def _record(future: PrefectFuture[MediaRef], tracker: _Tracker) -> None:
 
     Called from the future's done callback, in the worker thread, as soon as the node ends
     (so a cache hit shows even while the flow waits at a gate), and again by `_collect`;
-    the lock and the `done` set make it happen once.
+    the first caller records it (outside the lock, so nodes ending together do not queue)
+    and later ones wait until it has.
     """
     with tracker.lock:
         node_id = tracker.node_of[future.task_run_id]
-        if node_id in tracker.done:
-            return
-        _record_outcome(future, tracker, node_id)
-        tracker.done.add(node_id)
+        event = tracker.recorded.get(node_id)
+        if event is None:
+            event = tracker.recorded[node_id] = threading.Event()
+            mine = True
+        else:
+            mine = False
+    if not mine:  # another thread records it: wait until it has (callers read the outcome)
+        event.wait()
+        return
+    try:
+        _record_outcome(future, tracker, node_id)  # outside the lock: nodes end in parallel
+    finally:
+        with tracker.lock:
+            tracker.done.add(node_id)
+        event.set()
 
 
 def _record_outcome(future: PrefectFuture[MediaRef], tracker: _Tracker, node_id: str) -> None:

@@ -155,9 +155,7 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
     asset = node.asset
     which, value = asset.source
     if which == "text":
-        out = ctx.out(".txt")
-        out.write_text(value, encoding="utf-8")
-        return Output(out, "text")
+        return Output(None, "text", text=value)
     if which == "path":
         path = _from_path(node, value, ctx.run.base_dir)
         _check_kind(node, path, f"file '{value}'")

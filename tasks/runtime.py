@@ -76,11 +76,13 @@ CLAIM_POLL_S = 1.0
 
 @dataclass(frozen=True)
 class Output:
-    """What an executor made: a local file of a kind, and what it billed (if anything)."""
+    """What an executor made: a local file of a kind, and what it billed (if anything).
+    Text may be handed over as it is (`text`), with no file at all."""
 
-    path: Path
+    path: Path | None
     kind: Kind
     usage: Usage | None = None
+    text: str | None = None
 
 
 @dataclass
@@ -90,7 +92,8 @@ class ExecContext:
     node: NodeSpec
     run: RunInfo
     store: MediaStore
-    workdir: Path
+    #: This execution's scratch folder, made on first use (`out`); removed afterwards.
+    workdir: Path | None = None
     #: A provider job already submitted for this work (a retry, or a run after a crash):
     #: poll it instead of paying for a new one.
     resume_job_id: str | None = None
@@ -121,6 +124,8 @@ class ExecContext:
 
     def out(self, suffix: str) -> Path:
         """A path in this execution's scratch folder for the output file."""
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"vidpipe-{self.node.id}-"))
         return self.workdir / f"{self.node.id}{suffix}"
 
     @property
@@ -203,8 +208,7 @@ def _run_node(
             return _answered_elsewhere(engine, run, node, inputs, execution_id, done, store)
     if resume_job_id:  # this execution polls a job another one paid for: say so
         db.record_external_job(engine, run.run_id, node.id, execution_id, resume_job_id)
-    workdir = Path(tempfile.mkdtemp(prefix=f"vidpipe-{node.id}-"))
-    reservation = estimate = None
+    reservation = estimate = ctx = None
     try:
         check_node(node, inputs, run, store)
         if provider not in (None, "placeholder"):
@@ -216,7 +220,6 @@ def _run_node(
             node=node,
             run=run,
             store=store,
-            workdir=workdir,
             resume_job_id=resume_job_id,
             on_job=lambda job_id: db.record_external_job(
                 engine, run.run_id, node.id, execution_id, job_id
@@ -233,7 +236,9 @@ def _run_node(
                 usage=made.usage,
                 video=run.video,
             )
-        if made.kind == "text":
+        if made.text is not None:
+            ref = store.put_text(made.text)
+        elif made.kind == "text":
             ref = store.put_text(made.path.read_text(encoding="utf-8"))
         else:
             duration = _duration(made.path, made.kind)
@@ -255,7 +260,8 @@ def _run_node(
         raise
     finally:
         ledger.release(engine, reservation)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if ctx is not None and ctx.workdir is not None:
+            shutil.rmtree(ctx.workdir, ignore_errors=True)
     db.finish_node(
         engine,
         run.run_id,

@@ -38,7 +38,7 @@ def write_pipeline(tmp_path: Path) -> Callable[[str, str], Path]:
 @pytest.fixture
 def run_file(home: Path) -> Callable[..., dict[str, Any]]:
     """Run a pipeline file through the flow; returns the run's `show --json` document."""
-    from flows.pipeline import run_pipeline
+    from flows.pipeline import in_process, run_pipeline
     from vidpipe.cli import show_document
     from vidpipe.errors import VidpipeError
     from vidpipe.runs import open_run
@@ -50,7 +50,7 @@ def run_file(home: Path) -> Callable[..., dict[str, Any]]:
         engine = db.make_engine(get_settings().resolved_database_url)
         db.init_db(engine)
         run_id = open_run(engine, load_spec(path), refresh=params.get("refresh") or ()).id
-        with contextlib.suppress(VidpipeError):  # a failed run is inspected, not raised
+        with contextlib.suppress(VidpipeError), in_process():  # a failure is inspected
             run_pipeline(pipeline=str(path), run_id=run_id, **params)
         return show_document(engine, run_id)
 

@@ -115,7 +115,7 @@ def _run_flow(
     a signal, a cancellation in Prefect, a bug), the run is left ended with its reason."""
     from prefect.exceptions import TerminationSignal
 
-    from flows.pipeline import interrupt_on_cancel, mark_cancelled, run_pipeline
+    from flows.pipeline import in_process, interrupt_on_cancel, mark_cancelled, run_pipeline
     from vidpipe import db
     from vidpipe.logs import quiet_user_errors
 
@@ -124,7 +124,7 @@ def _run_flow(
     previous = {sig: signal.signal(sig, _stop_on) for sig in (signal.SIGINT, signal.SIGTERM)}
     code, ending = 0, None
     try:
-        with _keeping_alive(), _LiveProgress(engine, run_id, enabled=not as_json):
+        with _keeping_alive(), in_process(), _LiveProgress(engine, run_id, enabled=not as_json):
             run_pipeline(
                 pipeline=str(file.resolve()),
                 mode=mode,

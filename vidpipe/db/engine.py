@@ -49,7 +49,10 @@ def make_engine(url: str | None = None) -> Engine:
 
 def reset_engines() -> None:
     """Dispose every cached engine (tests; a forked child must not share its parent's pool)."""
+    from .writer import stop_writers
+
     with _engines_lock:
+        stop_writers()
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()

@@ -14,6 +14,7 @@ from vidpipe.refs import MediaRef
 
 from .engine import _reader, session_scope
 from .tables import NODE_STATUSES, NODE_TERMINAL, NodeRun, _check_status, _ref_json, new_id, utcnow
+from .writer import write
 
 
 def start_node(
@@ -47,15 +48,17 @@ def start_node(
         values["provider"] = provider
     if cache_key is not None:
         values["cache_key"] = cache_key
-    with session_scope(engine) as session:
-        result = session.execute(
-            update(NodeRun)
-            .where(NodeRun.run_id == run_id, NodeRun.node_id == node_id)
-            .values(**values)
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            raise VidpipeError(f"no node {node_id!r} in run {run_id!r}")
+    statement = (
+        update(NodeRun).where(NodeRun.run_id == run_id, NodeRun.node_id == node_id).values(**values)
+    )
+    if _rowcount(engine, statement) == 0:
+        raise VidpipeError(f"no node {node_id!r} in run {run_id!r}")
     return execution_id
+
+
+def _rowcount(engine: Engine, statement: Any) -> int:
+    """Run one UPDATE as a committed write (through the database's writer, `.writer`)."""
+    return write(engine, lambda conn: conn.execute(statement).rowcount)
 
 
 def _guarded_update(
@@ -71,8 +74,7 @@ def _guarded_update(
         )
         .values(**values)
     )
-    with session_scope(engine) as session:
-        return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    return _rowcount(engine, statement) == 1
 
 
 def finish_node(
@@ -138,8 +140,7 @@ def record_cache_hit(
             updated_at=now,
         )
     )
-    with session_scope(engine) as session:
-        return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    return _rowcount(engine, statement) == 1
 
 
 def record_external_job(

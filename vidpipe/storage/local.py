@@ -66,20 +66,33 @@ class LocalStore:
             )
 
     def put_text(self, text: str) -> MediaRef:
-        return self._put_stream(io.BytesIO(text.encode("utf-8")), kind="text", ext=".txt")
+        """Store text: atomic, but not fsync'ed. Text is only ever an asset's, free to make
+        again (`vidpipe run --refresh NODE`) should a power failure lose it; media, which
+        may have been paid for, is always fsync'ed."""
+        return self._put_stream(
+            io.BytesIO(text.encode("utf-8")), kind="text", ext=".txt", durable=False
+        )
 
     def _put_stream(
-        self, source: BinaryIO, *, kind: Kind, ext: str, duration_s: float | None = None
+        self,
+        source: BinaryIO,
+        *,
+        kind: Kind,
+        ext: str,
+        duration_s: float | None = None,
+        durable: bool = True,
     ) -> MediaRef:
         with temp_file(self.root / TMP_DIR) as (tmp_path, out):
             digest, size = copy_hashing(source, out)
-            sync(out)
+            if durable:
+                sync(out)
             key = object_key(digest, ext)
             final = self.root / key
             if not (final.is_file() and final.stat().st_size == size):
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp_path, final)
-                fsync_dir(final.parent)
+                if durable:
+                    fsync_dir(final.parent)
         return MediaRef(
             uri=final.as_uri(), kind=kind, sha256=digest, bytes=size, duration_s=duration_s
         )

@@ -1,0 +1,108 @@
+"""The SQLite writer (`vidpipe.db.writer`): node-state writes of many threads, batched on
+one thread. A write that returned is committed, even if the process is killed right after;
+a write that fails, fails alone; the stale-execution guard holds inside a batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from vidpipe import db
+from vidpipe.db import writer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_failing_write_fails_alone_and_the_others_in_its_batch_commit(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+    barrier = threading.Barrier(16)
+    errors: dict[int, BaseException] = {}
+
+    def insert(n: int) -> None:
+        barrier.wait()
+        value = 3 if n == 7 else n  # 7 collides with 3
+        try:
+            writer.write(engine, lambda conn: conn.execute(text(f"INSERT INTO t VALUES ({value})")))
+        except Exception as exc:  # noqa: BLE001 - inspected below
+            errors[n] = exc
+
+    threads = [threading.Thread(target=insert, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with engine.connect() as conn:
+        rows = sorted(r[0] for r in conn.execute(text("SELECT n FROM t")))
+    assert rows == sorted(set(range(16)) - {7})
+    assert len(errors) == 1 and "UNIQUE" in str(next(iter(errors.values())))
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, threading
+    from vidpipe import db
+
+    url, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    engine = db.make_engine(url)
+    lock = threading.Lock()
+
+    def work(i):
+        node = f"n{i}"
+        execution = db.start_node(engine, run_id, node)
+        db.finish_node(engine, run_id, node, execution, status="completed")
+        with lock:
+            print(node, flush=True)  # acknowledged: finish_node returned
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    """
+)
+
+
+@pytest.mark.timeout(120)
+def test_every_acknowledged_write_survives_a_sigkill(tmp_path: Path) -> None:
+    count = 200
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    engine = db.make_engine(url)
+    db.init_db(engine)
+    nodes = [(f"n{i}", "asset") for i in range(count)]
+    spec = {"name": "killed", "nodes": [{"id": n, "type": t} for n, t in nodes]}
+    run = db.create_run(
+        engine,
+        db.upsert_pipeline(engine, "killed", spec),
+        mode="placeholder",
+        node_ids_and_types=nodes,
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, url, run.id, str(count)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    acknowledged = []
+    for line in child.stdout:
+        acknowledged.append(line.strip())
+        if len(acknowledged) == count // 4:
+            child.send_signal(signal.SIGKILL)  # mid-run, between and during batches
+            break
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    db.reset_engines()
+    statuses = {row.node_id: row.status for row in db.node_runs(db.make_engine(url), run.id)}
+    lost = [node for node in acknowledged if statuses[node] != "completed"]
+    assert lost == [], f"acknowledged but not in the database: {lost}"
+    assert sum(s == "completed" for s in statuses.values()) < count, "the kill came too late"

@@ -1,0 +1,135 @@
+"""One writer per SQLite database file per process: the node-state writes of every thread
+of the process run on one thread, several in one transaction.
+
+SQLite has one write lock per file. With the engine's node threads each opening its own
+`BEGIN IMMEDIATE`, a node's start and finish were mostly spent queueing on that lock
+(SQLite's busy handler sleeps in steps of up to 100 ms). Here a write is queued with the
+function that performs it; the writer takes everything queued, runs it in one transaction
+(each write in a savepoint of its own, so a failing write fails alone and the rest
+commit), commits, and only then answers each caller. A write that returned is committed,
+as before, and the stale-execution guard is the same single conditional UPDATE, now run
+inside the batch. Writes from other processes still queue on SQLite's lock as before.
+
+PostgreSQL has row locks and no such queue: there each write is its own transaction, in
+the caller's thread. So is an in-memory SQLite database (one shared connection).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+__all__ = ["write", "stop_writers", "MAX_BATCH"]
+
+T = TypeVar("T")
+
+#: Writes taken into one transaction at most (a bound on how long one commit waits).
+MAX_BATCH = 64
+
+_STOP = object()
+
+
+class _Writer:
+    """The thread that performs one engine's queued writes (module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name="vidpipe-db-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, op: Callable[[Connection], T]) -> T:
+        future: Future[T] = Future()
+        self.queue.put((op, future))
+        return future.result()
+
+    def stop(self) -> None:
+        self.queue.put(_STOP)
+
+    def _loop(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self.queue.put(_STOP)  # after this batch
+                    break
+                batch.append(item)
+            self._run(batch)
+
+    def _run(self, batch: list[tuple[Callable[[Connection], Any], Future[Any]]]) -> None:
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            with self.engine.begin() as conn:
+                for op, future in batch:
+                    savepoint = conn.begin_nested()
+                    try:
+                        result = op(conn)
+                    except Exception as exc:  # noqa: BLE001 - handed to its caller
+                        savepoint.rollback()
+                        outcomes.append((future, None, exc))
+                    else:
+                        savepoint.commit()
+                        outcomes.append((future, result, None))
+        except BaseException as exc:  # the commit failed: nothing in the batch was written
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for future, result, error in outcomes:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+_writers: dict[tuple[int, int], _Writer] = {}
+_writers_lock = threading.Lock()
+
+
+def _queued(engine: Engine) -> bool:
+    """Whether writes to this engine go through a writer thread: SQLite files only."""
+    if engine.dialect.name != "sqlite":
+        return False
+    database = engine.url.database or ""
+    return database not in ("", ":memory:") and not database.startswith("file::memory:")
+
+
+def write(engine: Engine, op: Callable[[Connection], T]) -> T:
+    """Run `op(connection)` in a committed write transaction and return its result.
+
+    On a SQLite file it runs on the database's writer thread, batched with other threads'
+    writes; elsewhere in a transaction of its own. Either way it has been committed when
+    this returns, and an exception from `op` is raised here with nothing of it written.
+    """
+    if not _queued(engine):
+        with engine.begin() as conn:
+            return op(conn)
+    key = (os.getpid(), id(engine))  # a forked child gets writers of its own
+    with _writers_lock:
+        writer = _writers.get(key)
+        if writer is None or not writer.thread.is_alive():
+            writer = _writers[key] = _Writer(engine)
+    return writer.submit(op)
+
+
+def stop_writers() -> None:
+    """Let every writer thread end once its queue is done (engines being disposed)."""
+    with _writers_lock:
+        for writer in _writers.values():
+            writer.stop()
+        _writers.clear()
