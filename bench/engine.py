@@ -412,6 +412,7 @@ def _instrument(timers: Timers) -> list[tuple[Any, str, Any]]:
 
     import flows.pipeline
     import flows.report
+    import flows.tracking
     import tasks.caching
     import tasks.runtime
     import vidpipe.storage
@@ -431,7 +432,7 @@ def _instrument(timers: Timers) -> list[tuple[Any, str, Any]]:
         (prefect.results.ResultStore, "persist_result_record", "ResultStore.persist_result"),
         (prefect.tasks.Task, "submit", "flow thread: Task.submit"),
         (prefect.tasks.Task, "with_options", "flow thread: Task.with_options"),
-        (flows.pipeline, "_record", "_record (done callbacks + flow thread)"),
+        (flows.tracking, "record", "record (done callbacks + flow thread)"),
         (flows.report, "progress", "  report.progress (artifact API)"),
         (flows.report, "summary", "flow thread: report.summary"),
         (flows.pipeline, "_execute", "flow: _execute (submit + collect)"),

@@ -13,6 +13,8 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from blocks.alerts import VidpipeAlerts
+
 __all__ = [
     "BLOCK_NAME",
     "ElevenLabsCredentials",
@@ -21,6 +23,7 @@ __all__ = [
     "VeoCredentials",
     "VidpipeStorage",
     "VidpipeSettings",
+    "VidpipeAlerts",
     "apply_saved_blocks",
 ]
 
@@ -112,6 +115,7 @@ _BLOCKS = (
     VeoCredentials,
     VidpipeStorage,
     VidpipeSettings,
+    VidpipeAlerts,
 )
 
 

@@ -1,7 +1,8 @@
-"""vidpipe's three deployments, served or deployed from one description: `prefect.yaml`.
+"""vidpipe's four deployments, served or deployed from one description: `prefect.yaml`.
 
 - The one-machine default, `vidpipe serve`, calls `serve_all()`: one process serves
-  `run-pipeline`, `nightly-batch` and `sweep-stuck-runs` with the names, parameters,
+  `run-pipeline`, `nightly-batch`, `sweep-stuck-runs` and `evaluate-alerts` (every
+  minute: the alert rules, `flows/alerts.py`) with the names, parameters,
   descriptions, tags and schedules written in `prefect.yaml` (so the nightly batch's time
   zone is changed in one place for both set-ups). No work pool or worker is needed; flow
   runs start as subprocesses of the serving process.

@@ -28,14 +28,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_client, get_run_logger
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.settings import (
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
@@ -55,6 +53,7 @@ from flows.endings import (
     on_cancellation,
     on_crashed,
 )
+from flows.tracking import Tracker, collect, record
 from tasks import TASKS
 from tasks.approval import decide_gate
 from tasks.caching import predict_cached
@@ -108,45 +107,6 @@ def _run_name() -> str:
     except (VidpipeError, KeyError, OSError):
         name = "pipeline"
     return f"{name}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
-
-
-@dataclass
-class _Tracker:
-    """The run's nodes as they finish: statuses for the progress artifact and summary."""
-
-    plan: Plan
-    run: RunInfo
-    engine: Any
-    progress_id: Any = None
-    outputs: dict[str, MediaRef] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-    skipped: set[str] = field(default_factory=set)
-    cached: set[str] = field(default_factory=set)
-    done: set[str] = field(default_factory=set)
-    node_of: dict[Any, str] = field(default_factory=dict)  # task run id -> node id
-    #: Set once a node's outcome is recorded; whoever records it first made the event.
-    recorded: dict[str, threading.Event] = field(default_factory=dict)
-    #: The node types' tasks with this run's options, made once each (`_submit`).
-    tasks: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    estimate: costs.PlanEstimate | None = None
-    progress_at: float = 0.0  # when the progress artifact was last updated (monotonic)
-
-    def finished(self, node_id: str) -> None:
-        self.done.add(node_id)
-        self.progress_id = report.progress(self, self.progress_id)
-
-    def forget(self, node_id: str) -> None:
-        """A node about to run again (a revision): its earlier outcome no longer counts."""
-        with self.lock:
-            self._forget(node_id)
-
-    def _forget(self, node_id: str) -> None:
-        for seen in (self.done, self.cached, self.skipped):
-            seen.discard(node_id)
-        self.recorded.pop(node_id, None)
-        self.outputs.pop(node_id, None)
-        self.failed.pop(node_id, None)
 
 
 def _api_url() -> str | None:
@@ -312,7 +272,7 @@ def _open_and_run(
 def _run(
     plan: Plan, run: RunInfo, engine: Any, refresh: list[str], approve: str | None
 ) -> dict[str, Any]:
-    tracker = _Tracker(plan=plan, run=run, engine=engine)
+    tracker = Tracker(plan=plan, run=run, engine=engine)
     tracker.estimate = estimate_run(plan, run, engine, refresh)
     db.set_run_status(
         engine, run.run_id, "running", estimated_usd=float(tracker.estimate.marginal_usd)
@@ -326,7 +286,7 @@ def _run(
 def _execute(
     plan: Plan,
     run: RunInfo,
-    tracker: _Tracker,
+    tracker: Tracker,
     refresh: list[str],
     approve: str | None,
 ) -> str | None:
@@ -345,7 +305,7 @@ def _execute(
         futures[node_id] = future
         with tracker.lock:
             tracker.node_of[future.task_run_id] = node_id
-        future.add_done_callback(lambda f: _record(f, tracker))
+        future.add_done_callback(lambda f: record(f, tracker))
 
     def submit_ready() -> None:
         current = tracker.plan
@@ -360,7 +320,7 @@ def _execute(
         for node_id in (n for n in revised.order if n in nodes):
             tracker.forget(node_id)
             submit(revised, node_id)
-        _collect([futures[n] for n in nodes], tracker)
+        collect([futures[n] for n in nodes], tracker)
         return not any(n in tracker.failed or n in tracker.skipped for n in nodes)
 
     submit_ready()
@@ -368,18 +328,18 @@ def _execute(
         current = tracker.plan
         if {g for g in current.gates if gate in current.gated_by(g)} - approved:
             break  # an earlier gate was not approved
-        _collect([futures[i] for i in current.deps[gate] if i in futures], tracker)
+        collect([futures[i] for i in current.deps[gate] if i in futures], tracker)
         if any(i in tracker.failed or i in tracker.skipped for i in current.deps[gate]):
             break  # the gate cannot be reviewed: its dependents are skipped below
         outcome = decide_gate(current, run, gate, approve, tracker, rerun)
         tracker.plan = outcome.plan
         tracker.finished(gate)
         if outcome.decision != "approve":
-            _collect(list(futures.values()), tracker)
+            collect(list(futures.values()), tracker)
             return gate if outcome.decision == "reject" else None
         approved.add(gate)
         submit_ready()
-    _collect(list(futures.values()), tracker)
+    collect(list(futures.values()), tracker)
     return None
 
 
@@ -407,91 +367,8 @@ def _submit(
     return task.submit(node=node, inputs=inputs, run=run, wait_for=ordering)
 
 
-def _collect(futures: list[PrefectFuture[MediaRef]], tracker: _Tracker) -> None:
-    """Wait for futures (already recorded by `_record` as each finished) and update the
-    progress artifact as they come in."""
-    for future in as_completed(futures):
-        _record(future, tracker)
-        tracker.progress_id = report.progress(tracker, tracker.progress_id, throttle=True)
-    tracker.progress_id = report.progress(tracker, tracker.progress_id)
-
-
-def _record(future: PrefectFuture[MediaRef], tracker: _Tracker) -> None:
-    """Record a node's outcome that its task body could not: a cache hit, a skip.
-
-    Called from the future's done callback, in the worker thread, as soon as the node ends
-    (so a cache hit shows even while the flow waits at a gate), and again by `_collect`;
-    the first caller records it (outside the lock, so nodes ending together do not queue)
-    and later ones wait until it has.
-    """
-    with tracker.lock:
-        node_id = tracker.node_of[future.task_run_id]
-        event = tracker.recorded.get(node_id)
-        if event is None:
-            event = tracker.recorded[node_id] = threading.Event()
-            mine = True
-        else:
-            mine = False
-    if not mine:  # another thread records it: wait until it has (callers read the outcome)
-        event.wait()
-        return
-    try:
-        _record_outcome(future, tracker, node_id)  # outside the lock: nodes end in parallel
-    finally:
-        with tracker.lock:
-            tracker.done.add(node_id)
-        event.set()
-
-
-def _record_outcome(future: PrefectFuture[MediaRef], tracker: _Tracker, node_id: str) -> None:
-    future.wait()  # sets the future's final state locally (the API's copy may lag)
-    state = future.state
-    run_id = tracker.run.run_id
-    if state.is_completed():
-        ref = future.result()
-        tracker.outputs[node_id] = ref
-        if state.name == "Cached":
-            tracker.cached.add(node_id)
-            db.record_cache_hit(tracker.engine, run_id, node_id, output=ref)
-            _record_savings(tracker, node_id)
-    elif state.is_failed() or state.is_crashed():
-        tracker.failed[node_id] = _state_error(future)
-    else:  # NotReady: an upstream node failed
-        tracker.skipped.add(node_id)
-        db.skip_nodes(tracker.engine, run_id, [node_id], "an upstream node failed")
-
-
-def _record_savings(tracker: _Tracker, node_id: str) -> None:
-    """A cache hit on work this run would have paid for: record the money not spent."""
-    node = tracker.plan.node(node_id)
-    if tracker.estimate is None or effective_provider(node, tracker.run.mode) in (
-        None,
-        "placeholder",
-    ):
-        return
-    estimate = tracker.estimate.by_id.get(node_id)
-    if estimate is not None:
-        ledger.record_savings(
-            tracker.engine,
-            run_id=tracker.run.run_id,
-            pipeline=tracker.run.pipeline,
-            node=node,
-            estimate=estimate,
-            video=tracker.run.video,
-        )
-
-
-def _state_error(future: PrefectFuture[MediaRef]) -> str:
-    try:
-        future.result(raise_on_failure=True)
-    except BaseException as exc:  # noqa: BLE001 - we only describe it
-        text = str(exc).strip() or type(exc).__name__
-        return text.splitlines()[0][:500]
-    return future.state.message or "failed"
-
-
 def _finish(
-    plan: Plan, run: RunInfo, tracker: _Tracker, engine: Any, rejected: str | None
+    plan: Plan, run: RunInfo, tracker: Tracker, engine: Any, rejected: str | None
 ) -> dict[str, Any]:
     never_ran = [n for n in plan.order if n not in tracker.done]
     if never_ran:
@@ -529,7 +406,7 @@ def _finish(
 
 
 def _publish_output(
-    plan: Plan, run: RunInfo, tracker: _Tracker
+    plan: Plan, run: RunInfo, tracker: Tracker
 ) -> tuple[MediaRef | None, str | None]:
     """The run's result (the last media-producing sink) and where it was also published
     under a readable name (`runs/{pipeline}/{run}/final.mp4`)."""

@@ -29,7 +29,7 @@ from vidpipe.spec import NodeSpec
 
 __all__ = ["MAX_URL_BYTES", "execute", "task"]
 
-#: Largest file an asset `url` may download (the seeds' upload rule).
+#: Largest file an asset `url` may download (the upload limit).
 MAX_URL_BYTES = limits.MAX_DOWNLOAD_BYTES
 _CHUNK = 1024 * 1024
 

@@ -1,6 +1,8 @@
 """Live providers: one client per provider, made from the settings (credentials, base
 URLs) around one shared `httpx.Client`, and the check that refuses a live run whose
-providers have no credentials before anything is paid for."""
+providers have no credentials before anything is paid for. Importing it installs the
+observability of the process that runs node tasks (`tasks/observe.py`): every provider
+call the clients make is recorded there."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from typing import Any
 
 import httpx
 
+from tasks import observe
 from vidpipe.errors import ProviderError, SpecError
 from vidpipe.providers.elevenlabs import ElevenLabs
 from vidpipe.providers.heygen import HeyGen
+from vidpipe.providers.http.reporting import Reported
 from vidpipe.providers.replicate import Replicate
 from vidpipe.providers.veo import Veo
 from vidpipe.settings import get_settings
@@ -24,6 +28,10 @@ __all__ = [
     "check_credentials",
     "ensure_concurrency_limits",
 ]
+
+# Every process that runs node tasks imports this module: its observability (run logs in
+# the Prefect UI, the provider log, alerts at the moment of a daily limit) starts here.
+observe.install()
 
 _CLIENTS = {"elevenlabs": ElevenLabs, "heygen": HeyGen, "veo3": Veo, "replicate": Replicate}
 
@@ -45,8 +53,9 @@ def _http() -> httpx.Client:
 
 def client_for(provider: str) -> Any:
     """The live client of a provider, from the current settings (PermanentProviderError
-    naming the missing variable when its credentials are not set)."""
-    return _CLIENTS[provider].from_settings(get_settings(), client=_http())
+    naming the missing variable when its credentials are not set); every provider error
+    its calls raise is reported (`vidpipe.providers.http.reporting.Reported`)."""
+    return Reported(_CLIENTS[provider].from_settings(get_settings(), client=_http()))
 
 
 def check_credentials(providers: Iterable[str]) -> None:

@@ -14,6 +14,11 @@ table and enforces budgets against what is already there:
   where known: not billed (invoices list it apart, outside the total), but held against
   budgets like a reservation that never expires.
 
+The daily limits are also told to the observers (`vidpipe.observers.limit_reached`): the
+soft limit crossed and paid work refused by the hard one raise their alerts at that
+moment (`vidpipe.observability`). The soft limit's warning, an assumed price and a
+refusal go to the `vidpipe.ledger` logger, which reaches the Prefect UI's run logs.
+
 Reservations are taken under a process lock, so the threads of one run cannot overbook;
 workers in several processes share a budget only as tightly as their reservations race.
 """
@@ -28,7 +33,7 @@ from functools import lru_cache
 
 from sqlalchemy import Engine
 
-from vidpipe import costs, db
+from vidpipe import costs, db, observers
 from vidpipe.errors import BudgetError
 from vidpipe.refs import Usage
 from vidpipe.settings import get_settings
@@ -38,6 +43,7 @@ __all__ = [
     "price_book",
     "daily_limits",
     "check_daily",
+    "day_totals",
     "reserve",
     "release",
     "bill",
@@ -88,18 +94,40 @@ def _reserved(
     )
 
 
+def day_totals(engine: Engine) -> tuple[Decimal, Decimal]:
+    """Today's (UTC) billed total, and what is held against today's limits (active
+    reservations and possibly billed lines)."""
+    return (
+        spent(engine, since=_today()),
+        _reserved(engine, since=_today() - costs.DEFAULT_RESERVATION_TTL),
+    )
+
+
 def check_daily(engine: Engine, next_usd: Decimal, *, who: str | None = None) -> None:
     """Refuse paid work that would pass today's hard limit across runs (spent + active
-    reservations + `next_usd`); warn in the log past the soft one."""
+    reservations + `next_usd`); warn in the log past the soft one. Either is told to the
+    observers (alerts)."""
     limits = daily_limits()
-    day_spent = spent(engine, since=_today())
-    day_reserved = _reserved(engine, since=_today() - costs.DEFAULT_RESERVATION_TTL)
+    day_spent, day_reserved = day_totals(engine)
     state = limits.status(day_spent, day_reserved, next_usd)
     if state == "ok":
         return
     message = limits.message(day_spent, day_reserved, next_usd)
+    observers.limit_reached(
+        observers.LimitEvent(
+            kind=state,
+            spent_usd=float(day_spent),
+            reserved_usd=float(day_reserved),
+            next_usd=float(next_usd),
+            limit_usd=float(limits.hard_usd if state == "hard" else limits.soft_usd),
+            message=message,
+            who=who,
+        )
+    )
     if state == "hard":
-        raise BudgetError(f"{who}: {message}" if who else message)
+        refusal = f"{who}: {message}" if who else message
+        _log.warning("%s", refusal)
+        raise BudgetError(refusal)
     _log.warning("%s", message)
 
 
@@ -116,6 +144,11 @@ def reserve(
     (None for free work). Raises BudgetError naming the node when the budget would pass."""
     if estimate.usd <= 0:
         return None
+    assumed = [note for note in estimate.notes if "assumed" in note]
+    if assumed:
+        _log.warning(
+            "node %r: estimate %s %s", node.id, costs.format_usd(estimate.usd), "; ".join(assumed)
+        )
     with _reserving:
         if budget_usd is not None:
             run_spent, run_reserved = spent(engine, run_id=run_id), _reserved(engine, run_id=run_id)

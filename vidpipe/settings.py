@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as UnparsableSetting
 
@@ -58,6 +58,48 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Seconds each placeholder provider call waits (fake latency)"
     )
 
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines: text, or one JSON object per line (json)"
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="Where alerts are POSTed as JSON when no notification block is set"
+    )
+    alert_block: str | None = Field(
+        None,
+        description="A saved Prefect notification block that delivers alerts, as "
+        "BLOCK-TYPE/NAME (e.g. slack-webhook/ops)",
+    )
+    alert_failure_rate: float = Field(
+        0.05, ge=0, le=1, description="Run failure rate above which an alert fires"
+    )
+    alert_failure_window_s: float = Field(
+        3600.0, gt=0, description="Seconds of ended runs the failure rate looks at"
+    )
+    alert_failure_last_runs: int = Field(
+        0, ge=0, description="Look at the last N ended runs instead of the window (0: off)"
+    )
+    alert_provider_down_s: float = Field(
+        300.0, gt=0, description="Seconds a provider fails every call before an alert fires"
+    )
+    alert_p95_run_s: float = Field(
+        600.0, gt=0, description="p95 run duration (s) above which an alert fires"
+    )
+    alert_p95_window_s: float = Field(
+        3600.0, gt=0, description="Seconds of completed runs the p95 duration looks at"
+    )
+    alert_cache_hit_rate: float = Field(
+        0.8, ge=0, le=1, description="Cache hit rate below which an alert fires"
+    )
+    alert_cache_window_s: float = Field(
+        86400.0, gt=0, description="Seconds of node runs the cache hit rate looks at"
+    )
+    alert_approval_wait_h: float = Field(
+        4.0, gt=0, description="Hours a run may wait for approval before an alert fires"
+    )
+    alert_refusal_window_s: float = Field(
+        3600.0, gt=0, description="Seconds a hard-limit alert fires after the last refusal"
+    )
+
     elevenlabs_api_key: SecretStr | None = Field(None, validation_alias="ELEVENLABS_API_KEY")
     heygen_api_key: SecretStr | None = Field(None, validation_alias="HEYGEN_API_KEY")
     replicate_api_token: SecretStr | None = Field(None, validation_alias="REPLICATE_API_TOKEN")
@@ -87,6 +129,16 @@ class Settings(BaseSettings):
         description="Private networks asset URLs may reach anyway (CIDRs: JSON list or "
         "comma-separated, e.g. 127.0.0.0/8,10.1.0.0/16)",
     )
+
+    @field_validator("alert_block")
+    @classmethod
+    def _block_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9-]+/[^/\s]+", value):
+            raise ValueError(
+                f"{value!r} is not BLOCK-TYPE/NAME: give the block type's slug and the "
+                "saved block's name, e.g. slack-webhook/ops"
+            )
+        return value
 
     @model_validator(mode="after")
     def _limits_agree(self) -> Settings:

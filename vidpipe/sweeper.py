@@ -1,7 +1,7 @@
 """Repairing runs left behind: a worker killed mid-node, a flow run that crashed or was
 cancelled.
 
-Runs still `queued` or `running` with no progress for longer than a threshold (the seeds'
+Runs still `queued` or `running` with no progress for longer than a threshold (by default
 15 minutes), or whose Prefect flow run ended without vidpipe recording it, are ended:
 `cancelled` when Prefect says the flow run was cancelled, else `failed`, with the reason;
 their running nodes fail, their pending nodes are skipped and their budget reservations

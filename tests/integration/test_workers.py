@@ -314,13 +314,13 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
 # -- the same files, without a server -------------------------------------------------------
 
 
-def test_prefect_yaml_declares_the_three_deployments() -> None:
+def test_prefect_yaml_declares_the_four_deployments() -> None:
     from prefect.schedules import Schedule
 
     from deployments import read_deployments
 
     specs = {s.name: s for s in read_deployments()}
-    assert list(specs) == ["run-pipeline", "nightly-batch", "sweep-stuck-runs"]
+    assert list(specs) == ["run-pipeline", "nightly-batch", "sweep-stuck-runs", "evaluate-alerts"]
     assert specs["run-pipeline"].entrypoint == "flows/pipeline.py:run_pipeline"
     assert specs["run-pipeline"].parameters == {"pipeline": "explainer"}
     assert specs["nightly-batch"].entrypoint == "flows/nightly.py:nightly_batch"
@@ -331,6 +331,9 @@ def test_prefect_yaml_declares_the_three_deployments() -> None:
     ]
     (sweep,) = specs["sweep-stuck-runs"].schedule_objects()
     assert sweep.interval is not None and sweep.interval.total_seconds() == 600
+    assert specs["evaluate-alerts"].entrypoint == "flows/alerts.py:evaluate_alerts"
+    (alerts,) = specs["evaluate-alerts"].schedule_objects()
+    assert alerts.interval is not None and alerts.interval.total_seconds() == 60
     assert specs["run-pipeline"].schedule_objects() == []
 
 

@@ -4,9 +4,7 @@ image inputs (passed as URLs, or sent inline and re-encoded to fit 256 KB)."""
 from __future__ import annotations
 
 import base64
-import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -363,34 +361,12 @@ def test_node_on_a_local_store_sends_a_data_url(
     assert mime == "image/jpeg" and len(data) <= DATA_URL_LIMIT
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free loopback port (as tests/storage runs one)."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 def test_node_on_an_s3_store_sends_a_presigned_url(
-    rep, replicate_fake, tmp_path, big_png, monkeypatch, moto_endpoint
+    rep, replicate_fake, tmp_path, big_png, monkeypatch, aws_env
 ):
     from vidpipe.storage.s3 import S3Store, make_client
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    moto_endpoint = aws_env
     bucket = f"vidpipe-{uuid.uuid4().hex[:12]}"
     make_client().create_bucket(Bucket=bucket)
     store = S3Store(bucket, "media", cache_dir=tmp_path / "cache")

@@ -1,10 +1,9 @@
-"""Fixtures for the S3 tests: one moto S3 server per session (a real HTTP endpoint on
-127.0.0.1, not in-process patching), a fresh bucket per test, boto3 pointed at the server
-through its own AWS_* variables, and the engine fixtures for whole-pipeline tests."""
+"""Fixtures for the S3 tests: a fresh bucket per test on the session's moto S3 server
+(tests/conftest.py: `moto_endpoint`, `aws_env`), and the engine fixtures for
+whole-pipeline tests."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,35 +14,6 @@ from engine.conftest import home, run_file, write_pipeline  # noqa: F401 - share
 
 from vidpipe.settings import get_settings
 from vidpipe.storage.s3 import S3Store, make_client
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free loopback port for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def aws_env(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """boto3's own configuration, pointed at moto (and away from any real AWS profile)."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    return moto_endpoint
 
 
 @pytest.fixture

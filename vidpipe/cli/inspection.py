@@ -18,7 +18,7 @@ from vidpipe.cli.documents import (
     _nodes_table,
     show_document,
 )
-from vidpipe.cli.output import JsonOpt, RunArg, _emit_json, _fail, out
+from vidpipe.cli.output import JsonOpt, RunArg, _emit_json, _fail, out, since_date
 from vidpipe.errors import SpecError, VidpipeError
 
 
@@ -121,19 +121,13 @@ def costs_command(
     as_json: JsonOpt = False,
 ) -> None:
     """The cost ledger and invoice (with markup): billed lines, savings, totals."""
-    import datetime as dt
 
     from vidpipe import costs, db
 
     try:
         if by not in ("pipeline", "provider", "day"):
             raise SpecError(f"--by must be pipeline, provider or day, got {by!r}")
-        start = None
-        if since is not None:
-            try:
-                start = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC)
-            except ValueError:
-                raise SpecError(f"--since must be a date like 2026-11-01, got {since!r}") from None
+        start = since_date(since)
         engine = _engine()
         found = db.find_run(engine, run_id) if run_id else None
     except VidpipeError as exc:

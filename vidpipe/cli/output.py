@@ -1,9 +1,10 @@
 """What every command prints through: the consoles (results on stdout, the rest on
-stderr), the shared `--json` and RUN arguments, `--json` documents, and a `VidpipeError`
-as one line on stderr (with its traceback under `--debug`)."""
+stderr), the shared `--json`, RUN and `--since` arguments, `--json` documents, and a
+`VidpipeError` as one line on stderr (with its traceback under `--debug`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import traceback
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from vidpipe.errors import VidpipeError
+from vidpipe.errors import SpecError, VidpipeError
 
 # Off a terminal (pipes, CI logs) rich would wrap tables at 80 columns and cut node ids.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -47,3 +48,13 @@ def _fail(error: VidpipeError) -> typer.Exit:
         traceback.print_exception(error)
     err.print(f"[red]error:[/red] {error}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(error.exit_code)
+
+
+def since_date(since: str | None) -> dt.datetime | None:
+    """A `--since DATE` value as the start of that day (UTC); a bad date is a SpecError."""
+    if since is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise SpecError(f"--since must be a date like 2026-11-01, got {since!r}") from None

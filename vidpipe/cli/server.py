@@ -14,14 +14,37 @@ from vidpipe.errors import VidpipeError
 
 
 @app.command()
-def serve() -> None:
-    """Serve the deployments (run-pipeline, nightly-batch, sweep-stuck-runs) from this
-    process: the one-machine default. Stop with Ctrl-C."""
+def serve(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve Prometheus metrics at /metrics on this port."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="The address the metrics listen on.")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the deployments (run-pipeline, nightly-batch, sweep-stuck-runs, evaluate-alerts)
+    from this process: the one-machine default. Stop with Ctrl-C."""
+    from vidpipe.cli.observe import start_metrics
+
+    metrics = None
+    if metrics_port is not None:
+        try:
+            metrics = start_metrics(metrics_host, metrics_port, "--metrics-port")
+        except VidpipeError as exc:
+            raise _fail(exc) from None
+        err.print(
+            f"Prometheus metrics: http://{metrics_host}:{metrics.port}/metrics", highlight=False
+        )
     prepare_prefect()
     from deployments import serve_all
 
-    with _keeping_alive():  # serving is activity: the local server stays up
-        serve_all()
+    try:
+        with _keeping_alive():  # serving is activity: the local server stays up
+            serve_all()
+    finally:
+        if metrics is not None:
+            metrics.stop()
 
 
 server_app = typer.Typer(

@@ -103,7 +103,7 @@ DailyState = Literal["ok", "soft", "hard"]
 
 @dataclass(frozen=True)
 class DailyLimits:
-    """Spending limits per day across runs (the seeds: soft $100 warns, hard $150
+    """Spending limits per day across runs (by default: soft $100 warns, hard $150
     refuses new paid work)."""
 
     soft_usd: Decimal = Decimal(100)

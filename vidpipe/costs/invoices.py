@@ -262,7 +262,7 @@ def invoice(
 ) -> Invoice:
     """The cost-plus invoice of ledger entries (dicts or `CostEntry` rows): billed entries
     become lines, savings and possibly billed entries are listed apart (not in the totals),
-    estimates (reservations) are left out. The default markup is the seeds' 20%."""
+    estimates (reservations) are left out. The default markup is 20%."""
     lines, savings, possibly = [], [], []
     for entry in entries:
         kind = entry_kind(entry)

@@ -14,17 +14,33 @@ Rules the functions of this package keep (docs/architecture.md "Conventions"):
   worker presumed dead came back) cannot overwrite the newer attempt's record. The guard is
   a single conditional UPDATE, atomic on SQLite and PostgreSQL alike;
 - on SQLite every write transaction starts with `BEGIN IMMEDIATE`, so concurrent writers
-  (the task runner's threads, or several processes) queue on `busy_timeout` instead of
-  failing with "database is locked" when a read lock cannot be upgraded.
+  (several processes) queue on `busy_timeout` instead of failing with "database is
+  locked" when a read lock cannot be upgraded; within a process, node-state writes go
+  through one writer thread that commits them in batches (`writer`).
 
 Files: tables (tables, column types, status vocabularies) · engine (engines, sessions) ·
-schema (init_db, schema version, migrations) · pipelines · runs (lifecycle, endings,
+schema (init_db, schema version, migrations) · writer (batched SQLite writes) ·
+pipelines · runs (lifecycle, endings,
 lookups) · nodes (node runs, the stale-execution guard) · approval_log · costs (the ledger) ·
-claims (who is doing a piece of paid work now, across workers).
+claims (who is doing a piece of paid work now, across workers) · provider_log (failed
+provider calls, calls per hour) · alert_log (alert episodes and their notices) ·
+statistics (aggregates for metrics, alerts and the success report).
 """
 
 from __future__ import annotations
 
+from . import statistics
+from .alert_log import (
+    ALERT_STATES,
+    list_alerts,
+    notice_failed,
+    notice_sent,
+    open_alert,
+    open_alerts,
+    pending_notices,
+    resolve_alert,
+    take_notice,
+)
 from .approval_log import APPROVAL_DECISIONS, approvals, record_approval
 from .claims import Holder, claim_work, release_work, work_holder
 from .costs import add_cost_entry, cost_entries, delete_cost_entry
@@ -43,6 +59,14 @@ from .nodes import (
     start_node,
 )
 from .pipelines import spec_digest, upsert_pipeline
+from .provider_log import (
+    CallCount,
+    add_provider_calls,
+    hour_of,
+    last_answered,
+    provider_errors,
+    record_provider_error,
+)
 from .runs import (
     create_run,
     end_run,
@@ -59,11 +83,14 @@ from .tables import (
     NODE_TERMINAL,
     RUN_STATUSES,
     RUN_TERMINAL,
+    AlertRow,
     Approval,
     CostEntry,
     NodeRow,
     NodeRun,
     Pipeline,
+    ProviderCalls,
+    ProviderErrorRow,
     Run,
     SchemaVersion,
     UTCDateTime,
@@ -126,4 +153,23 @@ __all__ = [
     "node_runs",
     "run_counts",
     "find_run",
+    "ProviderErrorRow",
+    "ProviderCalls",
+    "AlertRow",
+    "CallCount",
+    "record_provider_error",
+    "add_provider_calls",
+    "provider_errors",
+    "last_answered",
+    "hour_of",
+    "ALERT_STATES",
+    "open_alert",
+    "resolve_alert",
+    "open_alerts",
+    "list_alerts",
+    "pending_notices",
+    "take_notice",
+    "notice_sent",
+    "notice_failed",
+    "statistics",
 ]

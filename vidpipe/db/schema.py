@@ -10,9 +10,9 @@ from sqlmodel import SQLModel, select
 
 from vidpipe.errors import VidpipeError
 
-from .tables import _TABLES, SchemaVersion, utcnow
+from .tables import _TABLES, OBSERVABILITY_INDEXES, SchemaVersion, utcnow
 
-CURRENT_SCHEMA_VERSION = 6
+CURRENT_SCHEMA_VERSION = 7
 
 
 Migration = Callable[[Connection], None]
@@ -50,12 +50,26 @@ def _add_work_claims(conn: Connection) -> None:
     """Nothing to alter: `work_claims` is a new table, made by create_all."""
 
 
+def _add_observability(conn: Connection) -> None:
+    """Nothing to alter: `provider_errors`, `provider_calls` and `alerts` are new tables,
+    made by create_all; the indexes the metrics and alert queries read through are added
+    to the tables that exist already."""
+    for name, table, columns in _OBSERVABILITY_INDEXES:
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"))
+
+
+#: Indexes on older tables that scrapes, alerts and reports read through (schema 7); a
+#: new database gets them from create_all (`tables.OBSERVABILITY_INDEXES`).
+_OBSERVABILITY_INDEXES = OBSERVABILITY_INDEXES
+
+
 MIGRATIONS: dict[int, Migration] = {
     2: _add_prefect_api_url,
     3: _add_cost_kind,
     4: _add_published_uri,
     5: _add_runner,
     6: _add_work_claims,
+    7: _add_observability,
 }
 
 

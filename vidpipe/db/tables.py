@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -229,9 +229,96 @@ class SchemaVersion(SQLModel, table=True):
     applied_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class ProviderErrorRow(SQLModel, table=True):
+    """One provider call that failed (and may have been retried): which provider, what
+    kind of failure, its HTTP status, when, and the run and node it served (schema 7)."""
+
+    __tablename__ = "provider_errors"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    provider: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=32)
+    status: int | None = None
+    message: str | None = Field(default=None, sa_type=Text)
+    run_id: str | None = Field(default=None, max_length=32, index=True)
+    node_id: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class ProviderCalls(SQLModel, table=True):
+    """Calls made to a provider per UTC hour and pipeline, failed ones included, and when
+    one last answered: the denominator of the API failure rate and the evidence that a
+    provider is up (schema 7)."""
+
+    __tablename__ = "provider_calls"
+
+    provider: str = Field(primary_key=True, max_length=64)
+    pipeline: str = Field(primary_key=True, max_length=64)
+    hour: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    calls: int = 0
+    failed: int = 0
+    last_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AlertRow(SQLModel, table=True):
+    """One episode of an alert: it fired when its condition started and resolved when it
+    ended; each of the two notices is delivered once (schema 7).
+
+    `open_key` is the alert's identity (its name and labels) while it fires and NULL once
+    resolved: unique, so two processes cannot open the same episode twice.
+    """
+
+    __tablename__ = "alerts"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    alert: str = Field(max_length=64, index=True)
+    open_key: str | None = Field(default=None, max_length=512, unique=True)
+    state: str = Field(default="firing", max_length=16, index=True)  # firing | resolved
+    severity: str = Field(max_length=16)
+    summary: str = Field(sa_type=Text)
+    value: float | None = None
+    threshold: float | None = None
+    labels: dict[str, Any] = Field(default_factory=dict, sa_type=_json())
+    fired_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Delivery of the firing notice, then of the resolved one: when it was sent, when a
+    #: sender last took it (so two evaluators do not both send it), the last error.
+    fire_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolve_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sending_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    channel: str | None = Field(default=None, max_length=64)
+    delivery_error: str | None = Field(default=None, sa_type=Text)
+    attempts: int = 0
+
+
+#: Indexes on older tables that the metrics, alert and report queries read through
+#: (windows by end time), as (name, table, columns): declared here for new databases,
+#: added by the schema 7 migration to existing ones.
+OBSERVABILITY_INDEXES = (
+    ("ix_runs_finished_at", "runs", "finished_at"),
+    ("ix_node_runs_finished_at", "node_runs", "finished_at"),
+)
+for _name, _table, _column in OBSERVABILITY_INDEXES:
+    _model = Run if _table == "runs" else NodeRun
+    Index(_name, _model.__table__.c[_column])  # type: ignore[attr-defined]
+
+
 _TABLES = [
     model.__table__  # type: ignore[attr-defined]
-    for model in (Pipeline, NodeRow, Run, NodeRun, Approval, CostEntry, WorkClaim, SchemaVersion)
+    for model in (
+        Pipeline,
+        NodeRow,
+        Run,
+        NodeRun,
+        Approval,
+        CostEntry,
+        WorkClaim,
+        ProviderErrorRow,
+        ProviderCalls,
+        AlertRow,
+        SchemaVersion,
+    )
 ]
 
 

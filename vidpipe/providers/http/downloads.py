@@ -14,6 +14,7 @@ from vidpipe.errors import PermanentProviderError, TransientProviderError
 from vidpipe.providers.http.clocks import Clock
 from vidpipe.providers.http.failures import raise_for_provider, request_id_of
 from vidpipe.providers.http.redaction import safe_url
+from vidpipe.providers.http.reporting import answered, report
 from vidpipe.providers.http.sending import send_stream
 
 CHUNK_SIZE = 1024 * 1024
@@ -76,6 +77,7 @@ def save_response(
         _fsync_dir(dest.parent)
     finally:
         tmp.unlink(missing_ok=True)
+    answered(provider)
     return written
 
 
@@ -109,13 +111,14 @@ def _truncated(
 ) -> TransientProviderError:
     of = f" of {wanted}" if wanted is not None else ""
     why = f" ({type(cause).__name__})" if cause else ""
-    return TransientProviderError(
+    error = TransientProviderError(
         f"{provider}: download of {safe_url(str(response.request.url))} truncated: "
         f"got {got}{of} bytes{why}",
         provider=provider,
         status=response.status_code,
         request_id=request_id_of(response),
     )
+    return report(error, "truncated")  # type: ignore[return-value]
 
 
 def _fsync_dir(path: Path) -> None:

@@ -10,7 +10,7 @@
 Messages carry the provider's own words (decoded from the body shapes listed under
 "Errors" in sections 1 to 4 of docs/providers.md) and never a secret: the values of the
 request's credential headers, bearer tokens and URL query strings (signed URLs) are
-redacted.
+redacted. Each failure is reported once to the observers (`reporting`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import httpx
 
 from vidpipe.errors import PermanentProviderError, TransientProviderError
 from vidpipe.providers.http.redaction import _secrets_of, redact, safe_url
+from vidpipe.providers.http.reporting import kind_of_transport, report
 
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _MAX_MESSAGE = 500
@@ -39,9 +40,10 @@ def _transport_error(
         request = None
     where = f" ({request.method} {safe_url(str(request.url))})" if request is not None else ""
     text = redact(str(exc) or type(exc).__name__, _secrets_of(request))
-    return TransientProviderError(
+    error = TransientProviderError(
         f"{provider}: {type(exc).__name__}{where}: {text}", provider=provider
     )
+    return report(error, kind_of_transport(exc))  # type: ignore[return-value]
 
 
 def raise_for_provider(response: httpx.Response, provider: str) -> None:
@@ -56,14 +58,18 @@ def raise_for_provider(response: httpx.Response, provider: str) -> None:
     text = f"{provider}: HTTP {status}: {message}" if message else f"{provider}: HTTP {status}"
     request_id = request_id_of(response)
     if status in _TRANSIENT_STATUSES or status >= 500:
-        raise TransientProviderError(
-            text,
-            provider=provider,
-            status=status,
-            retry_after_s=parse_retry_after(response),
-            request_id=request_id,
+        raise report(
+            TransientProviderError(
+                text,
+                provider=provider,
+                status=status,
+                retry_after_s=parse_retry_after(response),
+                request_id=request_id,
+            )
         )
-    raise PermanentProviderError(text, provider=provider, status=status, request_id=request_id)
+    raise report(
+        PermanentProviderError(text, provider=provider, status=status, request_id=request_id)
+    )
 
 
 #: Response headers carrying the provider's id of a request: ``request-id`` (ElevenLabs),

@@ -3,16 +3,20 @@ and :func:`retry_call` (one call, its transient failures retried)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
 import httpx
 
-from vidpipe.errors import TransientProviderError
+from vidpipe.errors import ProviderError, TransientProviderError
 from vidpipe.providers.http.clocks import Clock
 from vidpipe.providers.http.failures import _transport_error
+from vidpipe.providers.http.reporting import report, report_unseen
 
 T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
 
 
 def poll_until(
@@ -46,14 +50,19 @@ def poll_until(
     last_error: TransientProviderError | None = None
     while True:
         asked: float | None = None
+        failed = False
         try:
             result = fetch_status()
         except TransientProviderError as exc:
+            report_unseen(exc, "malformed")
             if retry_if is not None and not retry_if(exc):
                 raise
-            last_error, asked = exc, exc.retry_after_s
+            last_error, asked, failed = exc, exc.retry_after_s, True
         except httpx.TransportError as exc:  # a fetch that did not go through `send`
-            last_error = _transport_error(exc, provider)
+            last_error, failed = _transport_error(exc, provider), True
+        except ProviderError as exc:  # the job failed, or the provider refused it
+            report_unseen(exc, "job_failed")
+            raise
         else:
             if result is not None:
                 return result
@@ -61,11 +70,16 @@ def poll_until(
         remaining = deadline_s - (clock.now() - start)
         if remaining <= 0 or (asked is not None and asked > remaining):
             detail = f"; last error: {last_error}" if last_error else ""
-            raise TransientProviderError(
+            late = TransientProviderError(
                 f"{provider}: {what} not finished after {deadline_s:g} s{detail}",
                 provider=provider,
                 status=last_error.status if last_error else None,
-            ) from last_error
+            )
+            if last_error is None:  # no failed call: the job outlived its deadline
+                report(late, "timeout")
+            raise late from last_error
+        if failed:  # a retry: said in the run's logs (vidpipe's loggers reach the UI)
+            _log.warning("%s; trying again in %.0f s", last_error, min(wait, remaining))
         clock.sleep(min(wait, remaining))
         interval = min(interval * factor, max_s)
 

@@ -11,6 +11,7 @@ import httpx
 from vidpipe.errors import TransientProviderError
 from vidpipe.providers.http.failures import _transport_error, raise_for_provider
 from vidpipe.providers.http.redaction import _secrets_of, redact
+from vidpipe.providers.http.reporting import answered, report
 
 
 def send(client: httpx.Client, request: httpx.Request, *, provider: str) -> httpx.Response:
@@ -40,14 +41,19 @@ def json_of(response: httpx.Response, *, provider: str) -> Any:
     """The response's JSON; a body that does not parse is a transient fault (a proxy's
     HTML error page, a truncated body)."""
     try:
-        return response.json()
+        data = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         snippet = redact(response.text[:120], _secrets_of(response.request))
-        raise TransientProviderError(
-            f"{provider}: malformed JSON in HTTP {response.status_code} response: {snippet!r}",
-            provider=provider,
-            status=response.status_code,
+        raise report(
+            TransientProviderError(
+                f"{provider}: malformed JSON in HTTP {response.status_code} response: {snippet!r}",
+                provider=provider,
+                status=response.status_code,
+            ),
+            "malformed",
         ) from exc
+    answered(provider)  # a call answers once its JSON is read (media: once it is saved)
+    return data
 
 
 def request_json(
