@@ -35,11 +35,7 @@ from typing import Any, Literal
 from prefect import flow, get_client, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
-from prefect.settings import (
-    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-    PREFECT_RESULTS_LOCAL_STORAGE_PATH,
-    temporary_settings,
-)
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks import apply_saved_blocks
@@ -260,12 +256,10 @@ def _open_and_run(
         budget_usd=budget_usd if budget_usd is not None else db.get_run(engine, run_id).budget_usd,
     )
     logger.info("run %s of %s (%d nodes, mode %s)", run_id, spec.name, len(plan.order), mode)
-    # The cache index (Prefect's result records) lives beside the media it points at, in
-    # this VIDPIPE_HOME, whoever started the flow run (CLI, `vidpipe serve`, a worker).
-    with (
-        temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: settings.results_dir}),
-        CancelWatch(engine, run_id, flow_run.id) if flow_run.id else contextlib.nullcontext(),
-    ):
+    # Where Prefect keeps the node tasks' result records was settled when the flow run
+    # started (PREFECT_RESULTS_LOCAL_STORAGE_PATH, which vidpipe's commands, `serve`
+    # included, default to VIDPIPE_HOME/results); they are rebuilt from the database.
+    with CancelWatch(engine, run_id, flow_run.id) if flow_run.id else contextlib.nullcontext():
         return _run(plan, run, engine, refresh, approve)
 
 

@@ -275,7 +275,7 @@ def supervise(home: Path, port: int, idle_s: float) -> int:
         last_use = time.time()
         every = max(0.5, min(30.0, idle_s / 4))
         while not stopping["now"] and server.poll() is None:
-            time.sleep(every)
+            _nap(every, stopping)
             with contextlib.suppress(OSError):
                 last_use = max(last_use, (folder(home) / "activity").stat().st_mtime)
             if _busy(api_url):
@@ -293,6 +293,13 @@ def supervise(home: Path, port: int, idle_s: float) -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+def _nap(seconds: float, stopping: dict[str, bool]) -> None:
+    """Sleep up to `seconds`, waking within 0.2 s of a SIGTERM (`server stop` waits)."""
+    deadline = time.monotonic() + seconds
+    while not stopping["now"] and time.monotonic() < deadline:
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,7 +49,7 @@ def test_a_failing_write_fails_alone_and_the_others_in_its_batch_commit(tmp_path
 
 CHILD = textwrap.dedent(
     """
-    import sys, threading
+    import sys, threading, time
     from vidpipe import db
 
     url, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -57,6 +57,7 @@ CHILD = textwrap.dedent(
     lock = threading.Lock()
 
     def work(i):
+        time.sleep(0.01 * i)  # spread over 2 s, so the kill lands mid-run
         node = f"n{i}"
         execution = db.start_node(engine, run_id, node)
         db.finish_node(engine, run_id, node, execution, status="completed")
