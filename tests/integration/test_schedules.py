@@ -56,14 +56,20 @@ class Server:
     log: Path
 
     def get(self, path: str) -> Any:
-        response = httpx.get(f"{self.api_url}{path}", timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return self._ask("GET", path, None)
 
     def post(self, path: str, body: dict) -> Any:
-        response = httpx.post(f"{self.api_url}{path}", json=body, timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return self._ask("POST", path, body)
+
+    def _ask(self, method: str, path: str, body: dict | None) -> Any:
+        """One API call; a busy server (429, 503) is asked again, as Prefect's client does."""
+        deadline = time.monotonic() + 60
+        while True:
+            response = httpx.request(method, f"{self.api_url}{path}", json=body, timeout=30)
+            if response.status_code not in (429, 503) or time.monotonic() > deadline:
+                response.raise_for_status()
+                return response.json()
+            time.sleep(1)
 
     def deployment(self, name: str) -> dict:
         return self.get(f"/deployments/name/{name}/{name}")
@@ -159,14 +165,14 @@ def _wait_for(
 
 
 def _deployments(server: Server, served: Served) -> dict[str, dict]:
-    names = ("run-pipeline", "nightly-batch", "sweep-stuck-runs")
+    names = ("run-pipeline", "nightly-batch", "sweep-stuck-runs", "evaluate-alerts")
 
     def check() -> dict[str, dict] | None:
         found = server.post("/deployments/filter", {})
         by_name = {d["name"]: d for d in found}
         return by_name if set(names) <= set(by_name) else None
 
-    return _wait_for("the three deployments served", check, SCHEDULED_TIMEOUT_S, served)
+    return _wait_for("the four deployments served", check, SCHEDULED_TIMEOUT_S, served)
 
 
 def _when(run: dict) -> datetime:
@@ -217,21 +223,23 @@ def test_served_schedules_make_runs_and_quick_runs_complete(server: Server, plac
     try:
         deployments = _deployments(server, served)
         nightly, sweep = deployments["nightly-batch"], deployments["sweep-stuck-runs"]
+        alerts = deployments["evaluate-alerts"]
 
-        def upcoming() -> tuple[list[dict], list[dict]] | None:
+        def upcoming() -> tuple[list[dict], list[dict], list[dict]] | None:
             scheduled = {"state": {"type": {"any_": ["SCHEDULED"]}}}
             n = server.flow_runs(nightly["id"], **scheduled)
             s = server.flow_runs(sweep["id"], **scheduled)
-            return (n, s) if n and s else None
+            a = server.flow_runs(alerts["id"])  # every minute: the first may have run already
+            return (n, s, a) if n and s and a else None
 
-        nightly_runs, sweep_runs = _wait_for(
-            "scheduled runs of nightly-batch and sweep-stuck-runs",
+        nightly_runs, sweep_runs, alert_runs = _wait_for(
+            "scheduled runs of nightly-batch, sweep-stuck-runs and evaluate-alerts",
             upcoming,
             SCHEDULED_TIMEOUT_S,
             served,
         )
         print(f"scheduled runs after {time.monotonic() - started:.0f} s")
-        assert all(r["auto_scheduled"] for r in nightly_runs + sweep_runs)
+        assert all(r["auto_scheduled"] for r in nightly_runs + sweep_runs + alert_runs)
         assert all(
             (_when(r).hour, _when(r).minute, _when(r).second) == (2, 0, 0) for r in nightly_runs
         ), [r["expected_start_time"] for r in nightly_runs]
@@ -243,7 +251,8 @@ def test_served_schedules_make_runs_and_quick_runs_complete(server: Server, plac
         # both resolve in the repository, though `vidpipe serve` runs in `place`.
         batch_id = _quick_run(server, nightly)
         pipeline_id = _quick_run(server, deployments["run-pipeline"], {"pipeline": "explainer"})
-        runs = _finished(server, [batch_id, pipeline_id], served)
+        alerts_id = _quick_run(server, alerts)
+        runs = _finished(server, [batch_id, pipeline_id, alerts_id], served)
         report = "\n".join(
             f"{r['name']} {r['state_type']}: {r['state'].get('message')}" for r in runs.values()
         )
