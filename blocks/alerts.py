@@ -9,10 +9,13 @@ flow (`apply_saved_alerts`) read it at their start, over the environment's
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
+
+from vidpipe.observability.rules import AlertRules
 
 __all__ = ["VidpipeAlerts", "apply_saved_alerts"]
 
@@ -48,19 +51,8 @@ class VidpipeAlerts(Block):
             "alert_block": self.notification_block,
             "alert_webhook_url": self.webhook_url,
         }
-        for name in (
-            "failure_rate",
-            "failure_window_s",
-            "failure_last_runs",
-            "provider_down_s",
-            "p95_run_s",
-            "p95_window_s",
-            "cache_hit_rate",
-            "cache_window_s",
-            "approval_wait_h",
-            "refusal_window_s",
-        ):
-            found[f"alert_{name}"] = getattr(self, name)
+        for rule in fields(AlertRules):  # the block has a field for each threshold
+            found[f"alert_{rule.name}"] = getattr(self, rule.name)
         return {k: v for k, v in found.items() if v is not None}
 
 

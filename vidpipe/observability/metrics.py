@@ -90,18 +90,20 @@ class VidpipeCollector:
 
 
 def _runs(snap: db.statistics.Snapshot) -> Iterator[Metric]:
-    runs = CounterMetricFamily(
-        "vidpipe_runs", "Runs that ended, by pipeline and status.", labels=["pipeline", "status"]
+    yield _labelled(
+        CounterMetricFamily,
+        "vidpipe_runs",
+        "Runs that ended, by pipeline and status.",
+        labels=["pipeline", "status"],
+        values=snap.runs,
     )
-    for (pipeline, status), count in sorted(snap.runs.items()):
-        runs.add_metric([pipeline, status], count)
-    yield runs
-    live = GaugeMetricFamily(
-        "vidpipe_runs_in_progress", "Runs not ended yet, by status.", labels=["status"]
+    yield _labelled(
+        GaugeMetricFamily,
+        "vidpipe_runs_in_progress",
+        "Runs not ended yet, by status.",
+        labels=["status"],
+        values=snap.in_progress,
     )
-    for status, count in sorted(snap.in_progress.items()):
-        live.add_metric([status], count)
-    yield live
     durations = HistogramMetricFamily(
         "vidpipe_run_duration_seconds",
         "Completed runs' duration from start to end (approval waits included).",
@@ -113,14 +115,13 @@ def _runs(snap: db.statistics.Snapshot) -> Iterator[Metric]:
 
 
 def _nodes(snap: db.statistics.Snapshot) -> Iterator[Metric]:
-    nodes = CounterMetricFamily(
+    yield _labelled(
+        CounterMetricFamily,
         "vidpipe_node_runs",
         "Node runs that ended, by node type, provider and status.",
         labels=["type", "provider", "status"],
+        values=snap.node_runs,
     )
-    for labels, count in sorted(snap.node_runs.items()):
-        nodes.add_metric(list(labels), count)
-    yield nodes
     durations = HistogramMetricFamily(
         "vidpipe_node_duration_seconds",
         "Duration of node runs that did their work (cache hits left out).",
@@ -129,31 +130,30 @@ def _nodes(snap: db.statistics.Snapshot) -> Iterator[Metric]:
     for labels, found in sorted(snap.node_durations.items()):
         _histogram(durations, list(labels), found, NODE_BUCKETS)
     yield durations
-    hits = CounterMetricFamily(
-        "vidpipe_cache_hits", "Node runs answered from cache, by node type.", labels=["type"]
+    yield _labelled(
+        CounterMetricFamily,
+        "vidpipe_cache_hits",
+        "Node runs answered from cache, by node type.",
+        labels=["type"],
+        values=snap.cache_hits,
     )
-    for node_type, count in sorted(snap.cache_hits.items()):
-        hits.add_metric([node_type], count)
-    yield hits
 
 
 def _providers(snap: db.statistics.Snapshot) -> Iterator[Metric]:
-    errors = CounterMetricFamily(
+    yield _labelled(
+        CounterMetricFamily,
         "vidpipe_provider_errors",
         "Provider calls that failed (and may have been retried), by provider and kind.",
         labels=["provider", "kind"],
+        values=snap.provider_errors,
     )
-    for (provider, kind), count in sorted(snap.provider_errors.items()):
-        errors.add_metric([provider, kind], count)
-    yield errors
-    calls = CounterMetricFamily(
+    yield _labelled(
+        CounterMetricFamily,
         "vidpipe_provider_calls",
         "Calls made to each provider, failed ones included.",
         labels=["provider"],
+        values=snap.provider_calls,
     )
-    for provider, count in sorted(snap.provider_calls.items()):
-        calls.add_metric([provider], count)
-    yield calls
 
 
 def _money(engine: Engine, snap: db.statistics.Snapshot) -> Iterator[Metric]:
@@ -188,18 +188,29 @@ def _reviews(snap: db.statistics.Snapshot) -> Iterator[Metric]:
         "Runs waiting for a reviewer's decision.",
         value=snap.approvals_waiting,
     )
-    decisions = CounterMetricFamily(
-        "vidpipe_approval_decisions", "Decisions at approval gates.", labels=["decision"]
+    yield _labelled(
+        CounterMetricFamily,
+        "vidpipe_approval_decisions",
+        "Decisions at approval gates.",
+        labels=["decision"],
+        values=snap.approval_decisions,
     )
-    for decision, count in sorted(snap.approval_decisions.items()):
-        decisions.add_metric([decision], count)
-    yield decisions
-    firing = GaugeMetricFamily(
-        "vidpipe_alerts_firing", "Alert episodes firing now, by alert.", labels=["alert"]
+    yield _labelled(
+        GaugeMetricFamily,
+        "vidpipe_alerts_firing",
+        "Alert episodes firing now, by alert.",
+        labels=["alert"],
+        values=snap.alerts_firing,
     )
-    for alert, count in sorted(snap.alerts_firing.items()):
-        firing.add_metric([alert], count)
-    yield firing
+
+
+def _labelled(kind: Any, name: str, doc: str, *, labels: list[str], values: dict) -> Metric:
+    """A metric family with one sample per key of `values` (a label value, or a tuple of
+    them in the order of `labels`), in sorted order."""
+    family = kind(name, doc, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
+    return family
 
 
 def registry_for(engine: Engine) -> CollectorRegistry:

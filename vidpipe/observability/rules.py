@@ -18,7 +18,7 @@ condition that starts into a firing alert and one that ends into a resolved one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,34 +69,24 @@ class Condition:
 
 @dataclass(frozen=True)
 class AlertRules:
-    """The thresholds in force (`from_settings`: VIDPIPE_ALERT_*, or the saved block)."""
+    """The thresholds in force: each field is the setting `alert_<field>` (VIDPIPE_ALERT_*,
+    or the saved block), whose default the settings hold."""
 
-    failure_rate: float = 0.05
-    failure_window_s: float = 3600.0
-    failure_last_runs: int = 0
-    provider_down_s: float = 300.0
-    p95_run_s: float = 600.0
-    p95_window_s: float = 3600.0
-    cache_hit_rate: float = 0.8
-    cache_window_s: float = 86400.0
-    approval_wait_h: float = 4.0
-    refusal_window_s: float = 3600.0
+    failure_rate: float
+    failure_window_s: float
+    failure_last_runs: int
+    provider_down_s: float
+    p95_run_s: float
+    p95_window_s: float
+    cache_hit_rate: float
+    cache_window_s: float
+    approval_wait_h: float
+    refusal_window_s: float
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> AlertRules:
         s = settings or get_settings()
-        return cls(
-            failure_rate=s.alert_failure_rate,
-            failure_window_s=s.alert_failure_window_s,
-            failure_last_runs=s.alert_failure_last_runs,
-            provider_down_s=s.alert_provider_down_s,
-            p95_run_s=s.alert_p95_run_s,
-            p95_window_s=s.alert_p95_window_s,
-            cache_hit_rate=s.alert_cache_hit_rate,
-            cache_window_s=s.alert_cache_window_s,
-            approval_wait_h=s.alert_approval_wait_h,
-            refusal_window_s=s.alert_refusal_window_s,
-        )
+        return cls(**{rule.name: getattr(s, f"alert_{rule.name}") for rule in fields(cls)})
 
 
 def percentile(values: list[float], q: float) -> float | None:
