@@ -129,7 +129,7 @@ def _record_savings(tracker: Tracker, node_id: str) -> None:
             pipeline=tracker.run.pipeline,
             node=node,
             estimate=estimate,
-            video=tracker.run.video,
+            video=tracker.run.video_for(node),
         )
 
 

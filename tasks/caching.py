@@ -53,7 +53,7 @@ def key_material(node: NodeSpec, inputs: dict[str, list[MediaRef]], run: Any) ->
         "inputs": {slot: [ref.sha256 for ref in refs] for slot, refs in sorted(inputs.items())},
     }
     if node.output_kind in ("video", "image"):
-        material["video"] = run.video.model_dump()
+        material["video"] = run.video_for(node).model_dump()
     if node.asset is not None:
         material["asset"] = node.asset.model_dump(mode="json")
         material["asset_content"] = source_digest(node, run)
@@ -71,7 +71,9 @@ def cached_output(engine: Any, store: Any, key: str) -> MediaRef | None:
     latest completed output of the work (by any worker writing to this database), if its
     media is still in the store."""
     ref = db.completed_output(engine, key)
-    return ref if ref is not None and store.exists(ref) else None
+    if ref is None or not all(store.exists(r) for r in (ref, *ref.sidecars.values())):
+        return None
+    return ref
 
 
 @dataclass

@@ -20,7 +20,7 @@ def prompt_of(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContex
 def aspect_of(node: NodeSpec, ctx: ExecContext) -> str:
     """The node's aspect ratio, else the pipeline's video shape as the nearest named one
     (the rule `vidpipe.preflight` checks against what the provider makes)."""
-    return aspect_ratio_for(node, ctx.run.video)
+    return aspect_ratio_for(node, ctx.video)
 
 
 def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:
@@ -43,7 +43,7 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
         out,
         aspect_ratio=aspect_of(node, ctx),
         seed=cfg.seed,
-        size_hint=max(ctx.run.video.width, ctx.run.video.height),
+        size_hint=max(ctx.video.width, ctx.video.height),
         stands_in_for=cfg.provider,
     )
     return Output(out, "image", usage)

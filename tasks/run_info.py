@@ -39,6 +39,11 @@ class RunInfo(BaseModel):
     budget_usd: float | None = None
 
     @classmethod
+    def video_for(self, node: NodeSpec) -> VideoSettings:
+        """The video target of a node: its variant's (`node.video`), else the file's."""
+        return node.video or self.video
+
+    @classmethod
     def for_spec(
         cls, spec: PipelineSpec, settings: Settings, *, run_id: str, mode: str, **extra: Any
     ) -> RunInfo:

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -49,7 +49,7 @@ from vidpipe.errors import (
 from vidpipe.media import VideoTarget, probe
 from vidpipe.preflight import Upstream, effective_provider, needs_text, node_problems
 from vidpipe.refs import Kind, MediaRef, Usage
-from vidpipe.spec import NodeSpec
+from vidpipe.spec import NodeSpec, VideoSettings
 from vidpipe.storage import MediaStore
 
 __all__ = [
@@ -83,6 +83,9 @@ class Output:
     kind: Kind
     usage: Usage | None = None
     text: str | None = None
+    #: Files kept beside the output, by name (`MediaRef.sidecars`): local text files
+    #: whose extension is kept (`.json`, `.vtt`, `.srt`).
+    sidecars: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,8 +104,13 @@ class ExecContext:
     on_job: Callable[[str], None] = lambda job_id: None
 
     @property
+    def video(self) -> VideoSettings:
+        """The node's video settings: its variant's, else the file's."""
+        return self.run.video_for(self.node)
+
+    @property
     def target(self) -> VideoTarget:
-        v = self.run.video
+        v = self.video
         return VideoTarget(width=v.width, height=v.height, fps=v.fps)
 
     def target_for(self, aspect_ratio: str | None) -> VideoTarget:
@@ -152,7 +160,9 @@ def check_node(
         ]
         for slot, refs in inputs.items()
     }
-    problems = node_problems(node, run.mode, video=run.video, base_dir=run.base_dir, inputs=known)
+    problems = node_problems(
+        node, run.mode, video=run.video_for(node), base_dir=run.base_dir, inputs=known
+    )
     if problems:
         raise input_error(node, "; ".join(str(p) for p in problems))
 
@@ -234,7 +244,7 @@ def _run_node(
                 pipeline=run.pipeline,
                 node=node,
                 usage=made.usage,
-                video=run.video,
+                video=run.video_for(node),
             )
         if made.text is not None:
             ref = store.put_text(made.text)
@@ -243,6 +253,9 @@ def _run_node(
         else:
             duration = _duration(made.path, made.kind)
             ref = store.put(made.path, kind=made.kind, duration_s=duration)
+        if made.sidecars:
+            kept = {name: store.put(path, kind="text") for name, path in made.sidecars.items()}
+            ref = ref.model_copy(update={"sidecars": kept})
     except BaseException as exc:
         if isinstance(exc, AmbiguousCreateError) and estimate is not None:
             ledger.possibly_billed(
@@ -335,7 +348,7 @@ def _answered_elsewhere(
         pipeline=run.pipeline,
         node=node,
         estimate=estimate,
-        video=run.video,
+        video=run.video_for(node),
     )
     return ref
 
@@ -390,7 +403,7 @@ def _estimate(node: NodeSpec, inputs, run: RunInfo, store: MediaStore) -> costs.
         mode=run.mode,
         inputs_info=input_infos(node, inputs, store),
         book=ledger.price_book(),
-        video=run.video,
+        video=run.video_for(node),
     )
 
 

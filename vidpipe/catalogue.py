@@ -21,10 +21,21 @@ __all__ = [
     "Slot",
     "NodeType",
     "CATALOGUE",
+    "ADDED_BY_RUNS",
     "ASPECT_RATIOS",
+    "REFRAME_MODES",
+    "CAPTION_FONTS",
     "node_type",
     "catalogue_table",
 ]
+
+Reframe = Literal["crop", "pad", "blur"]
+REFRAME_MODES: tuple[str, ...] = Reframe.__args__
+#: Fonts shipped in `vidpipe/fonts/` that captions may name (the file name without .ttf).
+CAPTION_FONTS = ("DejaVuSans", "DejaVuSansMono", "DejaVuSansMono-Bold")
+CaptionFont = Literal["DejaVuSans", "DejaVuSansMono", "DejaVuSansMono-Bold"]
+Colour = str  # "#RRGGBB", checked by `_colour`
+Position = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"]
 
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "4:5", "5:4", "21:9"]
 ASPECT_RATIOS: tuple[str, ...] = AspectRatio.__args__
@@ -40,6 +51,8 @@ class Slot:
     max: int
     #: A config field that can stand in for this slot ("optional if config.text").
     or_config: str | None = None
+    #: Another slot that can stand in for this one; exactly one of the two is wired.
+    or_slot: str | None = None
     description: str = ""
 
     @property
@@ -142,10 +155,56 @@ class MergeVideosConfig(_Config):
     transition_s: float = Field(0.5, ge=0, le=2)
 
 
+def _colour(value: str | None) -> str | None:
+    import re
+
+    if value is not None and not re.fullmatch(r"#[0-9A-Fa-f]{6}", value):
+        raise ValueError(f"must be a colour as #RRGGBB, got {value!r}")
+    return value.upper() if value else value
+
+
+class CaptionsConfig(_Config):
+    """Subtitles burned into a video, timed by the voiceover (see docs/pipeline-format.md,
+    "captions"). Unset font and colours come from the file's `brand:`, else the defaults."""
+
+    font: CaptionFont | None = None
+    #: Text height as a percentage of the frame's height.
+    size: float = Field(5.0, ge=1, le=20)
+    color: Colour | None = None
+    outline_color: Colour | None = None
+    highlight_color: Colour | None = None
+    position: Literal["bottom", "top", "center"] = "bottom"
+    max_chars_per_line: int = Field(42, ge=10, le=80)
+    max_lines: int = Field(2, ge=1, le=3)
+    #: `word`: the word being said is drawn in `highlight_color`.
+    highlight: Literal["none", "word"] = "none"
+    min_duration_s: float = Field(1.0, ge=0.2, le=10)
+    max_chars_per_second: float = Field(17, ge=5, le=40)
+
+    @field_validator("color", "outline_color", "highlight_color")
+    @classmethod
+    def _colours(cls, value: str | None) -> str | None:
+        return _colour(value)
+
+
+class ReframeConfig(_Config):
+    """A visual reshaped to the node's video size: `crop` the centre, `pad` with bars, or
+    `blur`: the picture fitted over a blurred, zoomed copy of itself."""
+
+    mode: Reframe = "blur"
+
+
+class ApplyBrandConfig(_Config):
+    """The file's `brand:` applied to a finished video: logo over it, intro and outro
+    around it (each an input of the node)."""
+
+    position: Position = "top-right"
+    scale: float = Field(0.12, ge=0.02, le=0.5)
+    margin_px: int = Field(24, ge=0, le=500)
+
+
 class ComposeVideoConfig(_Config):
-    position: Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"] = (
-        "bottom-right"
-    )
+    position: Position = "bottom-right"
     scale: float = Field(0.3, ge=0.05, le=1)
     margin_px: int = Field(24, ge=0, le=500)
     start_s: float | None = Field(None, ge=0)
@@ -179,6 +238,8 @@ class NodeType:
     provider_field: str | None = None
     #: Bumped when the executor's output for the same inputs changes (part of cache keys).
     version: int = 1
+    #: The output has the kind of what this slot is wired to (`reframe`), not `output`.
+    output_from: str | None = None
 
     def slot(self, name: str) -> Slot | None:
         return next((s for s in self.slots if s.name == name), None)
@@ -274,6 +335,18 @@ _DECLARATIONS = (
         output="video",
     ),
     NodeType(
+        name="captions",
+        description="Subtitles burned into a video, timed by its voiceover; WebVTT and SRT too.",
+        config_model=CaptionsConfig,
+        slots=(
+            Slot("video", frozenset({"video"}), 1, 1),
+            Slot("audio", frozenset({"audio"}), 0, 1, or_slot="script"),
+            Slot("script", frozenset({"text"}), 0, 1, or_slot="audio"),
+        ),
+        output="video",
+        version=1,
+    ),
+    NodeType(
         name="approval",
         description="Pauses the run until a reviewer approves, rejects or asks for revisions.",
         config_model=ApprovalConfig,
@@ -284,10 +357,38 @@ _DECLARATIONS = (
 
 CATALOGUE: dict[str, NodeType] = {d.name: d for d in _DECLARATIONS}
 
+#: Node types a run adds to a file's nodes (`vidpipe.variants`), never written in a file:
+#: a variant's visual reframed from the first variant's, and the brand kit applied.
+ADDED_BY_RUNS: dict[str, NodeType] = {
+    d.name: d
+    for d in (
+        NodeType(
+            name="reframe",
+            description="A visual reshaped to another frame by FFmpeg (crop, pad or blur).",
+            config_model=ReframeConfig,
+            slots=(Slot("source", _VISUAL, 1, 1),),
+            output="video",
+            output_from="source",
+        ),
+        NodeType(
+            name="apply-brand",
+            description="The brand kit on a finished video: logo, intro, outro.",
+            config_model=ApplyBrandConfig,
+            slots=(
+                Slot("video", frozenset({"video"}), 1, 1),
+                Slot("logo", frozenset({"image"}), 0, 1),
+                Slot("intro", frozenset({"video"}), 0, 1),
+                Slot("outro", frozenset({"video"}), 0, 1),
+            ),
+            output="video",
+        ),
+    )
+}
+
 
 def node_type(name: str) -> NodeType:
-    """The declaration of a node type; KeyError for an unknown one."""
-    return CATALOGUE[name]
+    """The declaration of a node type (a file's or one a run adds); KeyError if unknown."""
+    return CATALOGUE[name] if name in CATALOGUE else ADDED_BY_RUNS[name]
 
 
 def _num(value: float) -> str:
@@ -335,6 +436,8 @@ def catalogue_table() -> str:
                 card = slot.cardinality()
                 if slot.or_config:
                     card = f"0..1, or `config.{slot.or_config}`"
+                elif slot.or_slot:
+                    card = f"0..1, or `{slot.or_slot}`"
                 order = ", ordered" if slot.many else ""
                 parts.append(f"`{slot.name}` ({slot.kinds_text()}; {card}{order})")
             slots = ", ".join(parts)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 Kind = Literal["text", "audio", "video", "image"]
 KINDS: tuple[Kind, ...] = ("text", "audio", "video", "image")
@@ -22,6 +22,19 @@ class MediaRef(BaseModel):
     sha256: str
     bytes: int
     duration_s: float | None = None
+    #: Files made with the media and kept beside it, by name: a voiceover's word timing
+    #: (`alignment`), captions' cues (`vtt`, `srt`). Omitted from dumps when there are none.
+    sidecars: dict[str, MediaRef] = {}
+
+    def __hash__(self) -> int:
+        return hash((self.uri, self.sha256))
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if not data.get("sidecars"):
+            data.pop("sidecars", None)
+        return data
 
 
 class Usage(BaseModel):

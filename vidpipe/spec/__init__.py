@@ -16,7 +16,15 @@ and wording).
 """
 
 from vidpipe.spec.loading import MAX_FILE_BYTES, load_file, load_spec, load_text
-from vidpipe.spec.models import AssetSource, Budget, NodeSpec, PipelineSpec, VideoSettings
+from vidpipe.spec.models import (
+    AssetSource,
+    Brand,
+    Budget,
+    NodeSpec,
+    PipelineSpec,
+    Variant,
+    VideoSettings,
+)
 from vidpipe.spec.problems import LoadResult, Problem, format_problems
 from vidpipe.spec.validation import load_data
 
@@ -27,6 +35,8 @@ __all__ = [
     "AssetSource",
     "VideoSettings",
     "Budget",
+    "Brand",
+    "Variant",
     "NodeSpec",
     "PipelineSpec",
     "load_file",
