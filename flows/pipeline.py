@@ -29,7 +29,6 @@ import contextlib
 import datetime as dt
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_client, get_run_logger
@@ -49,12 +48,13 @@ from flows.endings import (
     on_cancellation,
     on_crashed,
 )
+from flows.publishing import publish
 from flows.tracking import Tracker, collect, record
 from tasks import TASKS
 from tasks.approval import decide_gate
 from tasks.caching import predict_cached
 from tasks.live import check_credentials, ensure_concurrency_limits
-from tasks.runtime import RunInfo, effective_provider, store_for
+from tasks.runtime import RunInfo, effective_provider
 from vidpipe import costs, db, ledger, liveness, media
 from vidpipe.errors import SpecError, VidpipeError
 from vidpipe.pipelines import resolve_pipeline
@@ -369,7 +369,8 @@ def _finish(
         reason = f"gate '{rejected}' was rejected" if rejected else "an upstream node failed"
         db.skip_nodes(engine, run.run_id, never_ran, reason)
         tracker.skipped.update(never_ran)
-    output, published = _publish_output(plan, run, tracker)
+    made = publish(plan, run, tracker.outputs)
+    output = made.output
     if rejected:
         status, error = "rejected", f"approval gate '{rejected}' was rejected"
     elif tracker.failed or tracker.skipped:
@@ -387,27 +388,20 @@ def _finish(
         error=error,
         output=output.model_dump() if output else None,
         actual_usd=float(actual),
-        published_uri=published,
+        published_uri=made.published,
+        variants=made.variants,
     )
     report.invoice(tracker, ledger.run_invoice(engine, run.run_id))
-    report.summary(tracker, status, output, error)
-    result = {"run_id": run.run_id, "status": status, "output": output, "error": error}
+    report.summary(tracker, status, output, error, made.variants)
+    result = {
+        "run_id": run.run_id,
+        "status": status,
+        "output": output,
+        "error": error,
+        "variants": made.variants,
+    }
     if status == "failed":
         raise PipelineFailed(f"run {run.run_id} failed: {error}")
     if status == "rejected":
         raise PipelineRejected(f"run {run.run_id} rejected: {error}")
     return result
-
-
-def _publish_output(
-    plan: Plan, run: RunInfo, tracker: Tracker
-) -> tuple[MediaRef | None, str | None]:
-    """The run's result (the last media-producing sink) and where it was also published
-    under a readable name (`runs/{pipeline}/{run}/final.mp4`)."""
-    finals = [n for n in plan.final_nodes if n in tracker.outputs]
-    if not finals:
-        return None, None
-    ref = tracker.outputs[finals[-1]]
-    suffix = Path(ref.uri).suffix or ".bin"
-    published = store_for(run).publish(ref, f"runs/{run.pipeline}/{run.run_id}/final{suffix}")
-    return ref, published

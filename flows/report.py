@@ -85,7 +85,13 @@ def _cost_lines(tracker: Any) -> list[str]:
     return [line, ""]
 
 
-def summary(tracker: Any, status: str, output: MediaRef | None, error: str | None) -> None:
+def summary(
+    tracker: Any,
+    status: str,
+    output: MediaRef | None,
+    error: str | None,
+    variants: list[dict[str, Any]] | None = None,
+) -> None:
     """The end-of-run markdown artifact."""
     run = tracker.run
     rows = db.node_runs(tracker.engine, run.run_id)
@@ -102,6 +108,15 @@ def summary(tracker: Any, status: str, output: MediaRef | None, error: str | Non
             f"{output.duration_s or 0:.1f} s, {output.bytes:,} bytes)",
             "",
         ]
+    if variants and len(variants) > 1:
+        lines += ["| variant | published | duration | bytes |", "|---|---|---|---|"]
+        for v in variants:
+            ref = v["output"] or {}
+            lines.append(
+                f"| {v['name']} | {v['published'] or 'not made'} "
+                f"| {ref.get('duration_s') or 0:.1f} s | {ref.get('bytes', 0):,} |"
+            )
+        lines.append("")
     if error:
         lines += [f"**Error:** {error}", ""]
     lines += _cost_lines(tracker)

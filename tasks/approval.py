@@ -104,7 +104,8 @@ def apply_revisions(
 
     if not revisions:
         raise SpecError("revise needs at least one revision (node -> fields to change)")
-    upstream = build_plan(spec).upstream(gate)
+    plan = build_plan(spec)
+    upstream = {plan.node(n).source_id for n in plan.upstream(gate)}
     problems = [
         f"{node_id}: not reviewed by gate '{gate}' (revisable: {', '.join(sorted(upstream))})"
         for node_id in revisions

@@ -38,7 +38,6 @@ class RunInfo(BaseModel):
     placeholder_latency_s: float = 0.0
     budget_usd: float | None = None
 
-    @classmethod
     def video_for(self, node: NodeSpec) -> VideoSettings:
         """The video target of a node: its variant's (`node.video`), else the file's."""
         return node.video or self.video

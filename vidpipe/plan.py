@@ -11,22 +11,33 @@ from functools import cached_property
 
 from vidpipe import graph
 from vidpipe.spec import NodeSpec, PipelineSpec
+from vidpipe.variants import VariantPlan, base_id, expand
 
-__all__ = ["Plan", "build_plan"]
+__all__ = ["Plan", "build_plan", "VariantPlan"]
 
 
 @dataclass(frozen=True)
 class Plan:
+    """What a run runs: the file's nodes with its variants laid out (`vidpipe.variants`;
+    a file without variants or brand is its own nodes), in order and parallel groups."""
+
     spec: PipelineSpec
     order: tuple[str, ...]
     groups: tuple[tuple[str, ...], ...]
+    nodes: dict[str, NodeSpec]
+    variants: tuple[VariantPlan, ...]
 
-    @property
+    @cached_property
     def deps(self) -> dict[str, tuple[str, ...]]:
-        return self.spec.deps
+        return {node_id: node.deps for node_id, node in self.nodes.items()}
 
     def node(self, node_id: str) -> NodeSpec:
-        return self.spec.node(node_id)
+        return self.nodes[node_id]
+
+    def planned_ids(self, file_ids: list[str] | tuple[str, ...] | set[str]) -> set[str]:
+        """The planned nodes made from these file node ids (every variant's copy)."""
+        wanted = set(file_ids)
+        return {n for n in self.order if n in wanted or base_id(n) in wanted}
 
     @cached_property
     def group_of(self) -> dict[str, int]:
@@ -45,7 +56,8 @@ class Plan:
         return graph.upstream(self.deps, [node_id])
 
     def invalidated_by(self, node_ids: list[str] | tuple[str, ...] | set[str]) -> set[str]:
-        return graph.invalidated_by(self.deps, node_ids)
+        """What must run again when these nodes do (file ids name every variant's copy)."""
+        return graph.invalidated_by(self.deps, self.planned_ids(node_ids))
 
     @property
     def final_nodes(self) -> tuple[str, ...]:
@@ -56,6 +68,14 @@ class Plan:
 
 def build_plan(spec: PipelineSpec) -> Plan:
     """Order and parallel groups of a valid spec (validation already ruled out cycles)."""
-    order = graph.topological_order(spec.deps)
-    groups = graph.levels(spec.deps)
-    return Plan(spec=spec, order=tuple(order), groups=tuple(tuple(g) for g in groups))
+    nodes, variants = expand(spec)
+    deps = {node_id: node.deps for node_id, node in nodes.items()}
+    order = graph.topological_order(deps)
+    groups = graph.levels(deps)
+    return Plan(
+        spec=spec,
+        order=tuple(order),
+        groups=tuple(tuple(g) for g in groups),
+        nodes=nodes,
+        variants=variants,
+    )

@@ -18,7 +18,7 @@ def test_a_schema_6_database_is_migrated(engine) -> None:
         for name in ("ix_runs_finished_at", "ix_node_runs_finished_at"):
             conn.execute(text(f"DROP INDEX {name}"))
         conn.execute(text("UPDATE schema_version SET version = 6"))
-    assert db.init_db(engine) == 7
+    assert db.init_db(engine) == db.CURRENT_SCHEMA_VERSION
     found = inspect(engine)
     assert {"provider_errors", "provider_calls", "alerts"} <= set(found.get_table_names())
     assert "ix_runs_finished_at" in {i["name"] for i in found.get_indexes("runs")}

@@ -71,6 +71,7 @@ def show_document(engine, run_id: str) -> dict[str, Any]:
             }
             for r in rows
         ],
+        "variants": run.variants or [],
         "invoice": _invoice(engine, run_id).to_rows(),
         "approvals": [
             {
@@ -90,11 +91,25 @@ def show_document(engine, run_id: str) -> dict[str, Any]:
 def _location(run_doc: dict[str, Any]) -> str:
     """Where a person finds the run's result: the published copy (a plain path when it is
     a local file), else the stored object."""
+    return _readable(run_doc.get("published") or run_doc["output"]["uri"])
+
+
+def _readable(uri: str) -> str:
     from urllib.parse import unquote, urlparse
 
-    uri = run_doc.get("published") or run_doc["output"]["uri"]
     parsed = urlparse(uri)
     return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def output_lines(doc: dict[str, Any]) -> list[str]:
+    """The lines naming a run's results: `output: PATH`, or one line per variant."""
+    variants = [v for v in doc.get("variants") or [] if v.get("output")]
+    if len(doc.get("variants") or []) > 1:
+        return [
+            f"variant {v['name']}: {_readable(v['published'] or v['output']['uri'])}"
+            for v in variants
+        ]
+    return [f"output: {_location(doc['run'])}"] if doc["run"]["output"] else []
 
 
 def _nodes_table(doc: dict[str, Any]) -> Table:

@@ -14,8 +14,8 @@ from vidpipe.cli.documents import (
     STATUS_STYLE,
     _engine,
     _invoice,
-    _location,
     _nodes_table,
+    output_lines,
     show_document,
 )
 from vidpipe.cli.output import JsonOpt, RunArg, _emit_json, _fail, out, since_date
@@ -104,8 +104,8 @@ def show(
         )
     if doc["invoice"]:
         out.print(_invoice(engine, found.id).to_markdown(), highlight=False, markup=False)
-    if run_doc["output"]:
-        out.print(f"output: {_location(run_doc)}", highlight=False, soft_wrap=True)
+    for line in output_lines(doc):
+        out.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("costs")

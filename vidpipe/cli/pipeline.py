@@ -66,8 +66,13 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "depends_on": list(plan.deps[node_id]),
                 "waits_for_gates": gated.get(node_id, []),
                 "output_kind": plan.node(node_id).output_kind,
+                "variants": list(plan.node(node_id).variants),
             }
             for node_id in plan.order
+        ],
+        "variants": [
+            {"name": v.name, "video": v.video.model_dump(), "output_node": v.final}
+            for v in plan.variants
         ],
     }
 
@@ -113,10 +118,19 @@ def plan(
         return
     spec = the_plan.spec
     out.print(
-        f"[bold]{spec.name}[/bold]: {len(spec.nodes)} nodes in {len(the_plan.groups)} groups, "
-        f"mode {spec.mode}, video {spec.video.width}x{spec.video.height}@{spec.video.fps}",
+        f"[bold]{spec.name}[/bold]: {len(the_plan.order)} nodes in {len(the_plan.groups)} "
+        f"groups, mode {spec.mode}, video {spec.video.width}x{spec.video.height}@{spec.video.fps}",
         highlight=False,
     )
+    if spec.variants:
+        out.print(
+            "variants: "
+            + ", ".join(
+                f"{v.name} ({v.video.width}x{v.video.height}@{v.video.fps}, from {v.final})"
+                for v in the_plan.variants
+            ),
+            highlight=False,
+        )
     table = Table(show_lines=False)
     for col in ("group", "node", "type", "depends on", "waits for", "cost", "cache"):
         table.add_column(col)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from vidpipe.cli.application import app
-from vidpipe.cli.documents import _engine, _location, _nodes_table, show_document
+from vidpipe.cli.documents import _engine, _nodes_table, output_lines, show_document
 from vidpipe.cli.loading import _check_mode, _load_plan
 from vidpipe.cli.output import JsonOpt, _debugging, _fail, err, out
 from vidpipe.cli.prefect_setup import _keeping_alive, _ui_page, prepare_prefect
@@ -73,8 +73,8 @@ def run(
         sys.stdout.write(json.dumps(doc, default=str) + "\n")
     else:
         out.print(_nodes_table(doc))
-        if doc["run"]["output"]:
-            out.print(f"output: {_location(doc['run'])}", highlight=False, soft_wrap=True)
+        for line in output_lines(doc):
+            out.print(line, highlight=False, soft_wrap=True, markup=False)
         ending = doc["run"]["status"]
         if ending in ("cancelled", "failed") and doc["run"]["error"] and code in (1, 130, 143):
             ending += f" ({doc['run']['error']})"

@@ -20,6 +20,55 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class VariantCost:
+    """One variant's share of a run's estimate.
+
+    `adds_usd` is what the variant adds to the variants before it (work no earlier
+    variant shares; the first variant carries the shared work), so the variants' adds sum
+    to the run's estimate; `alone_usd` what it would cost made on its own. `live_*` are
+    the same at live prices."""
+
+    name: str
+    adds_usd: Decimal
+    alone_usd: Decimal
+    live_adds_usd: Decimal
+    live_alone_usd: Decimal
+    #: Nodes this variant reframes from the first variant's instead of making again.
+    reframed: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "adds_usd": str(cents(self.adds_usd)),
+            "alone_usd": str(cents(self.alone_usd)),
+            "live_adds_usd": str(cents(self.live_adds_usd)),
+            "live_alone_usd": str(cents(self.live_alone_usd)),
+            "reframed": list(self.reframed),
+        }
+
+
+def _variant_costs(plan: Plan, nodes: Iterable[NodeEstimate]) -> tuple[VariantCost, ...]:
+    if len(plan.variants) < 2:
+        return ()
+    by_id = {n.node_id: n for n in nodes}
+    costs = []
+    for variant in plan.variants:
+        used = [by_id[n] for n in variant.nodes if n in by_id]
+        own = [e for e in used if plan.node(e.node_id).variants[:1] == (variant.name,)]
+        costs.append(
+            VariantCost(
+                name=variant.name,
+                adds_usd=sum((e.marginal_usd for e in own), Decimal(0)),
+                alone_usd=sum((e.usd for e in used), Decimal(0)),
+                live_adds_usd=sum((e.live_marginal_usd for e in own), Decimal(0)),
+                live_alone_usd=sum((e.live_usd for e in used), Decimal(0)),
+                reframed=tuple(e.node_id for e in own if plan.node(e.node_id).type == "reframe"),
+            )
+        )
+    return tuple(costs)
+
+
+@dataclass(frozen=True)
 class PlanEstimate:
     """A run's estimate: one `NodeEstimate` per node in plan order, and the totals.
 
@@ -31,6 +80,8 @@ class PlanEstimate:
     mode: str
     book_version: str
     nodes: tuple[NodeEstimate, ...]
+    #: With several variants: what each one costs (`VariantCost`), in the file's order.
+    variants: tuple[VariantCost, ...] = ()
 
     @cached_property
     def by_id(self) -> dict[str, NodeEstimate]:
@@ -81,6 +132,7 @@ class PlanEstimate:
             "live_total_usd": str(cents(self.live_total_usd)),
             "live_marginal_usd": str(cents(self.live_marginal_usd)),
             "uncertain": self.uncertain,
+            "variants": [v.to_json() for v in self.variants],
         }
 
     def to_text(self) -> str:
@@ -123,6 +175,16 @@ class PlanEstimate:
                 f"  live prices: total {format_usd(self.live_total_usd)}; "
                 f"this run {format_usd(self.live_marginal_usd)}"
             )
+        for v in self.variants:
+            adds, alone = (
+                (v.live_adds_usd, v.live_alone_usd) if live_column else (v.adds_usd, v.alone_usd)
+            )
+            prices = " at live prices" if live_column else ""
+            reframed = f"; reframes {', '.join(v.reframed)}" if v.reframed else ""
+            lines.append(
+                f"  variant {v.name}: adds {format_usd(adds)}{prices} "
+                f"({format_usd(alone)} on its own){reframed}"
+            )
         lines += [f"  note: {n.node_id}: {note}" for n in paid for note in n.notes]
         return "\n".join(lines)
 
@@ -151,7 +213,8 @@ def estimate_plan(
     estimates = []
     for node_id in plan.order:
         node = plan.node(node_id)
-        est = estimate_node(node, mode=mode, inputs_info=infos, book=book, video=spec.video)
+        video = node.video or spec.video
+        est = estimate_node(node, mode=mode, inputs_info=infos, book=book, video=video)
         if node_id in cached:
             est = replace(est, expected_cached=True)
         # What the caller knows wins; an asset's estimate already merged it in.
@@ -159,7 +222,11 @@ def estimate_plan(
             infos[node_id] = est.output
         estimates.append(est)
     return PlanEstimate(
-        pipeline=spec.name, mode=mode, book_version=book.version, nodes=tuple(estimates)
+        pipeline=spec.name,
+        mode=mode,
+        book_version=book.version,
+        nodes=tuple(estimates),
+        variants=_variant_costs(plan, estimates),
     )
 
 

@@ -76,6 +76,7 @@ def set_run_status(
     prefect_api_url: str | None = None,
     published_uri: str | None = None,
     runner: str | None = None,
+    variants: list[dict[str, Any]] | None = None,
 ) -> Run:
     """Move a run to `status` in one UPDATE; returns the updated row.
 
@@ -102,6 +103,7 @@ def set_run_status(
         "prefect_api_url": prefect_api_url,
         "published_uri": published_uri,
         "runner": runner,
+        "variants": variants,
     }
     values.update({key: value for key, value in optional.items() if value is not None})
     with session_scope(engine) as session:

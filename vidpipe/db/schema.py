@@ -12,7 +12,7 @@ from vidpipe.errors import VidpipeError
 
 from .tables import _TABLES, OBSERVABILITY_INDEXES, SchemaVersion, utcnow
 
-CURRENT_SCHEMA_VERSION = 7
+CURRENT_SCHEMA_VERSION = 8
 
 
 Migration = Callable[[Connection], None]
@@ -58,6 +58,10 @@ def _add_observability(conn: Connection) -> None:
         conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"))
 
 
+def _add_variants(conn: Connection) -> None:
+    _add_column(conn, "runs", "variants", "JSON")
+
+
 #: Indexes on older tables that scrapes, alerts and reports read through (schema 7); a
 #: new database gets them from create_all (`tables.OBSERVABILITY_INDEXES`).
 _OBSERVABILITY_INDEXES = OBSERVABILITY_INDEXES
@@ -70,6 +74,7 @@ MIGRATIONS: dict[int, Migration] = {
     5: _add_runner,
     6: _add_work_claims,
     7: _add_observability,
+    8: _add_variants,
 }
 
 

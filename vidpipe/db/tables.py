@@ -127,6 +127,9 @@ class Run(SQLModel, table=True):
     #: The process running the flow, `host:pid:start-ticks`, so a run whose process died
     #: is found and ended by the next command on that host (schema 5).
     runner: str | None = Field(default=None, max_length=255)
+    #: Each variant's name, output and published location, in the file's order: `[{"name",
+    #: "output", "published"}]` (schema 8).
+    variants: list[dict[str, Any]] | None = Field(default=None, sa_type=_json())
 
     @property
     def output_ref(self) -> MediaRef | None:

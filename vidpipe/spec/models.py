@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from vidpipe.catalogue import CaptionFont, NodeType, Position, Reframe, _colour, node_type
 from vidpipe.refs import Kind
@@ -71,8 +71,8 @@ class Variant(_Model):
 class _Colours(_Model):
     @field_validator("*")
     @classmethod
-    def _is_colour(cls, value: Any) -> Any:
-        return _colour(value) if isinstance(value, str) else value
+    def _is_colour(cls, value: Any, info: ValidationInfo) -> Any:
+        return _colour(value) if isinstance(value, str) and info.field_name != "font" else value
 
 
 class BrandColours(_Colours):

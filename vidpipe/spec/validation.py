@@ -10,17 +10,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from vidpipe.catalogue import CATALOGUE, NodeType
+from vidpipe.catalogue import CATALOGUE, REFRAME_MODES, NodeType
 from vidpipe.graph import find_cycle
 from vidpipe.refs import KINDS, Kind
-from vidpipe.spec.assets import _AssetChecks
+from vidpipe.spec.extensions import _ExtensionChecks, apply_variant
 from vidpipe.spec.models import Budget, NodeSpec, PipelineSpec, VideoSettings
 from vidpipe.spec.problems import LoadResult, _key, _problem_order, _short, _type_name, _where
 
 NAME_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 ID_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
-TOP_KEYS = ("name", "description", "mode", "video", "budget", "nodes")
-NODE_KEYS = ("id", "type", "title", "inputs", "config", "after", "asset")
+TOP_KEYS = ("name", "description", "mode", "video", "budget", "nodes", "variants", "brand")
+NODE_KEYS = ("id", "type", "title", "inputs", "config", "after", "asset", "reframe")
 
 
 def load_data(data: Any, *, source: str = "<pipeline>", base_dir: Path | None = None) -> LoadResult:
@@ -53,7 +53,7 @@ def _refs(value: Any) -> list[Any] | None:
     return None
 
 
-class _Validator(_AssetChecks):
+class _Validator(_ExtensionChecks):
     """Collects every problem in one pass; builds the spec only when there are none."""
 
     def run(self, data: Any) -> PipelineSpec | None:
@@ -88,6 +88,12 @@ class _Validator(_AssetChecks):
             self.add("nodes", f"must be a non-empty list of nodes, got {got}")
             return None
         nodes = self._nodes(raw_nodes)
+        variants = self._variants(data.get("variants"), raw_nodes)
+        brand = self._brand(data.get("brand"))
+        if self.problems:
+            return None
+        for i, variant in enumerate(variants):
+            self._check_variant(i, data, variant)
         if self.problems:
             return None
         return PipelineSpec(
@@ -97,9 +103,18 @@ class _Validator(_AssetChecks):
             video=video,
             budget=budget,
             nodes=tuple(nodes),
+            variants=variants,
+            brand=brand,
             data=dict(data),
             base_dir=self.base_dir,
         )
+
+    def _check_variant(self, i: int, data: Mapping[str, Any], variant: Any) -> None:
+        """The file as the variant sees it, checked like the file: a bad `set` value or
+        video size is a problem of the variant, located inside it."""
+        seen = load_data(apply_variant(data, variant), base_dir=self.base_dir)
+        for problem in seen.problems:
+            self.add(f"variants[{i}] ({variant.name}): {problem.location}", problem.message)
 
     # ---- nodes
 
@@ -169,6 +184,11 @@ class _Validator(_AssetChecks):
         title = raw.get("title")
         if title is not None and not isinstance(title, str):
             self.add(f"{where}.title", f"must be text, got {_type_name(title)}")
+        reframe = raw.get("reframe")
+        if reframe is not None and reframe not in REFRAME_MODES:
+            self.add(f"{where}.reframe", f"must be one of {', '.join(REFRAME_MODES)}")
+        elif reframe is not None and kinds.get(raw.get("id")) not in ("image", "video"):
+            self.add(f"{where}.reframe", "only nodes that make an image or a video are reframed")
 
         after = self._after(where, raw.get("after"), kinds)
         if decl is None:
@@ -200,6 +220,7 @@ class _Validator(_AssetChecks):
             after=after,
             config=config,
             asset=asset,
+            reframe=reframe,
         )
 
     def _after(self, where: str, value: Any, kinds: dict[str, Any]) -> tuple[str, ...]:
@@ -262,6 +283,14 @@ class _Validator(_AssetChecks):
                         f"{where}.inputs.{slot.name}",
                         f"is required (or set config.{slot.or_config})",
                     )
+            elif slot.or_slot:
+                other = bool(inputs.get(slot.or_slot)) or slot.or_slot in value
+                if not given and not other and slot.name < slot.or_slot:
+                    self.add(
+                        f"{where}.inputs.{slot.name}", f"is required (or inputs.{slot.or_slot})"
+                    )
+                elif slot.name in value and other and slot.name < slot.or_slot:
+                    self.add(f"{where}.inputs", f"takes {slot.name} or {slot.or_slot}, not both")
             elif slot.min > 0 and slot.name not in value:
                 self.add(f"{where}.inputs.{slot.name}", "is required")
         return inputs
