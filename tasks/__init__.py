@@ -9,7 +9,9 @@ from __future__ import annotations
 from prefect import Task
 
 from tasks import (
+    apply_brand,
     asset,
+    captions,
     compose_video,
     generate_animation,
     generate_image,
@@ -17,6 +19,7 @@ from tasks import (
     generate_voiceover,
     merge_videos,
     mix_audio,
+    reframe,
     render_code,
 )
 
@@ -34,5 +37,8 @@ TASKS: dict[str, Task] = {
         mix_audio,
         merge_videos,
         compose_video,
+        captions,
+        reframe,
+        apply_brand,
     )
 }

@@ -54,6 +54,10 @@ def key_material(node: NodeSpec, inputs: dict[str, list[MediaRef]], run: Any) ->
     }
     if node.output_kind in ("video", "image"):
         material["video"] = run.video_for(node).model_dump()
+    if node.brand is not None and (
+        node.type == "captions" or material["provider"] == "placeholder"
+    ):  # what a placeholder picture or a caption draws with; a live provider never sees it
+        material["brand"] = node.brand.model_dump(mode="json")
     if node.asset is not None:
         material["asset"] = node.asset.model_dump(mode="json")
         material["asset_content"] = source_digest(node, run)

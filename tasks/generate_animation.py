@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.generate_image import aspect_of, prompt_of
+from tasks.generate_image import aspect_of, brand_colors, prompt_of
 from tasks.live import client_for
 from tasks.runtime import ExecContext, Output, node_task
 from vidpipe.providers import placeholder
@@ -54,6 +54,7 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
         image=ctx.path(image[0]) if image else None,
         seed=cfg.seed,
         stands_in_for=cfg.provider,
+        colors=brand_colors(node),
     )
     return Output(out, "video", usage)
 

@@ -23,6 +23,16 @@ def aspect_of(node: NodeSpec, ctx: ExecContext) -> str:
     return aspect_ratio_for(node, ctx.video)
 
 
+def brand_colors(node: NodeSpec) -> tuple[str | None, str | None] | None:
+    """The brand's (primary, secondary) colours the placeholder cards use, if any."""
+    if node.brand is None:
+        return None
+    colours = node.brand.colors
+    if colours.primary is None and colours.secondary is None:
+        return None
+    return colours.primary, colours.secondary
+
+
 def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext) -> Output:
     """One image at the node's aspect ratio."""
     cfg = node.config
@@ -45,6 +55,7 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
         seed=cfg.seed,
         size_hint=max(ctx.video.width, ctx.video.height),
         stands_in_for=cfg.provider,
+        colors=brand_colors(node),
     )
     return Output(out, "image", usage)
 

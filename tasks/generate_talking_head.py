@@ -3,7 +3,7 @@ offline)."""
 
 from __future__ import annotations
 
-from tasks.generate_image import aspect_of
+from tasks.generate_image import aspect_of, brand_colors
 from tasks.live import client_for
 from tasks.runtime import ExecContext, Output, node_task
 from vidpipe.providers import placeholder
@@ -36,6 +36,7 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
         text=node.title,
         background=ctx.path(background[0]) if background else None,
         stands_in_for=cfg.provider,
+        colors=brand_colors(node),
     )
     return Output(out, "video", usage)
 

@@ -1,4 +1,5 @@
-"""`generate-voiceover`: speech from a script (ElevenLabs; a placeholder offline)."""
+"""`generate-voiceover`: speech from a script (ElevenLabs; eSpeak NG offline), with its
+word timing kept beside the audio (the `alignment` sidecar, JSON)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
     text = ctx.text(inputs["script"][0]) if inputs.get("script") else cfg.text
     out = ctx.out(VOICEOVER_SUFFIX[ctx.provider])  # what preflight expects it to make
     if ctx.provider == "placeholder":
-        usage = placeholder.voiceover(
+        usage, alignment = placeholder.voiceover(
             text, out, voice_id=cfg.voice_id, speed=cfg.speed, stands_in_for=cfg.provider
         )
     else:
-        usage = client_for(ctx.provider).voiceover(
+        usage, alignment = client_for(ctx.provider).voiceover(
             text,
             out,
             voice_id=cfg.voice_id,
@@ -29,7 +30,9 @@ def execute(node: NodeSpec, inputs: dict[str, list[MediaRef]], ctx: ExecContext)
             similarity_boost=cfg.similarity_boost,
             speed=cfg.speed,
         )
-    return Output(out, "audio", usage)
+    timing = ctx.out(".alignment.json")
+    timing.write_text(alignment.to_json(), encoding="utf-8")
+    return Output(out, "audio", usage, sidecars={"alignment": timing})
 
 
 task = node_task("generate-voiceover", execute)

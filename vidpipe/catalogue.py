@@ -269,6 +269,7 @@ _DECLARATIONS = (
         slots=(Slot("script", frozenset({"text"}), 0, 1, or_config="text"),),
         output="audio",
         provider_field="provider",
+        version=2,
     ),
     NodeType(
         name="generate-talking-head",

@@ -9,7 +9,13 @@ the mode the run will use, in the same `Problem` form as validation.
 
 The rules live here once: the task wrapper (`tasks/runtime.py`) calls `node_problems` for
 each node before it runs (with what its real inputs are) as the last guard, so the plan
-and the run cannot disagree. Pure: no Prefect, no I/O.
+and the run cannot disagree. Pure: no Prefect, no I/O (but for reading the bundled fonts
+that captions draw with).
+
+Captions are refused when their font cannot draw their text (`vidpipe.captions.glyphs`):
+the `script` input's text, or the text of the voiceover feeding `audio` where the file
+shows it (its `config.text`, or an inline asset as its script); and when their `audio`
+comes from a file with no word timing (an asset: only a voiceover times its words).
 
 An asset `url` whose host is an address the worker may not reach (`vidpipe.netguard`:
 loopback, link-local, private..., unless in `allow_networks`) is found here too, when the
@@ -25,8 +31,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from vidpipe import limits
+from vidpipe.captions.glyphs import DEFAULT_FONT, coverage_refusal
 from vidpipe.netguard import parse_networks, url_refusal
-from vidpipe.spec import NodeSpec, PipelineSpec, Problem, VideoSettings
+from vidpipe.spec import Brand, NodeSpec, PipelineSpec, Problem, VideoSettings
 
 __all__ = [
     "ProviderRules",
@@ -36,6 +43,7 @@ __all__ = [
     "effective_provider",
     "aspect_ratio_for",
     "needs_text",
+    "caption_font",
     "node_problems",
     "run_problems",
 ]
@@ -134,6 +142,8 @@ class Upstream:
     text: str | None = None
     #: Where it comes from, for messages ("'narration' (a placeholder voiceover)").
     origin: str | None = None
+    #: Whether audio carries word timing (a voiceover's `alignment` sidecar).
+    timed: bool | None = None
 
 
 @dataclass
@@ -171,7 +181,7 @@ _TEXT_LIMITS = {
 def needs_text(node: NodeSpec, mode: str) -> bool:
     """Whether `node_problems` looks at the text of the node's text inputs in `mode`
     (so a run-time caller reads them only then)."""
-    if node.type in _TEXT_LIMITS:
+    if node.type in _TEXT_LIMITS or node.type == "captions":
         return True
     rules = PROVIDER_RULES.get(effective_provider(node, mode) or "")
     return rules is not None and rules.needs_text
@@ -218,6 +228,39 @@ def _limit_problems(node: NodeSpec, inputs: Mapping[str, Sequence[Upstream]]) ->
     return []
 
 
+def caption_font(node: NodeSpec, brand: Brand | None = None) -> str:
+    """The font a captions node draws with: its own, else its brand kit's (the node's,
+    else `brand`, the file's), else `DEFAULT_FONT`."""
+    kit = node.brand or brand
+    return node.config.font or (kit.captions.font if kit else None) or DEFAULT_FONT
+
+
+def _caption_problems(
+    node: NodeSpec, inputs: Mapping[str, Sequence[Upstream]], brand: Brand | None
+) -> list[Problem]:
+    """Captions whose font cannot draw their text, or whose audio has no word timing."""
+    if node.type != "captions":
+        return []
+    problems = []
+    for up in inputs.get("audio", ()):
+        if up.timed is False:
+            problems.append(
+                Problem(
+                    "inputs.audio",
+                    f"captions '{node.id}': {up.origin or 'this audio'} has no word timing "
+                    "(only a voiceover times its words): wire a generate-voiceover node to "
+                    "`audio`, or give the text as `script`",
+                )
+            )
+    font = caption_font(node, brand)
+    for slot in ("script", "audio"):
+        for up in inputs.get(slot, ()):
+            refusal = coverage_refusal(up.text, font, node.id) if up.text else None
+            if refusal:
+                problems.append(Problem(f"inputs.{slot}", refusal))
+    return problems
+
+
 def node_problems(
     node: NodeSpec,
     mode: str,
@@ -225,11 +268,13 @@ def node_problems(
     video: VideoSettings,
     base_dir: object | None,
     inputs: Mapping[str, Sequence[Upstream]] | None = None,
+    brand: Brand | None = None,
 ) -> list[Problem]:
     """What a run in `mode` would refuse of one node, from its config, its wiring, the
-    pipeline's `video`, whether asset paths have a folder (`base_dir`) and what is known
-    of its `inputs` (by slot, in order). Locations are relative to the node
-    (`inputs.background`, `config.duration_s`)."""
+    pipeline's `video`, whether asset paths have a folder (`base_dir`), what is known
+    of its `inputs` (by slot, in order) and the file's `brand` kit (where the node
+    carries none). Locations are relative to the node (`inputs.background`,
+    `config.duration_s`)."""
     problems: list[Problem] = []
     asset = node.asset
     if asset is not None and asset.path is not None and base_dir is None:
@@ -241,7 +286,12 @@ def node_problems(
             )
         )
     problems.extend(_limit_problems(node, inputs or {}))
+    problems.extend(_caption_problems(node, inputs or {}, brand))
     provider = effective_provider(node, mode)
+    if provider == "placeholder" and node.type == "generate-voiceover":
+        text, location = _given_text(node, inputs or {})
+        if text is not None and not text.strip():  # the offline voice refuses it too
+            problems.append(Problem(location, "nothing to say (the script is blank): write it"))
     rules = PROVIDER_RULES.get(provider) if provider else None
     if rules is None:
         return problems
@@ -303,8 +353,27 @@ def node_problems(
     return problems
 
 
-def _upstream(node: NodeSpec, mode: str) -> Upstream:
-    """What the file alone says of a node's output (its file extension, its text)."""
+def planned_node_problems(node: NodeSpec, spec: PipelineSpec, mode: str) -> list[Problem]:
+    """A node a variant made (`vidpipe.variants`: its own video target, its `set`
+    fields), checked as `run_problems` checks the file's nodes; its inputs are judged by
+    the file's nodes they were made from."""
+    inputs = {
+        slot: [
+            _upstream(spec.node(ref.split("@", 1)[0]), mode, spec)
+            for ref in refs
+            if ref.split("@", 1)[0] in spec.by_id
+        ]
+        for slot, refs in node.inputs.items()
+    }
+    video = node.video or spec.video
+    return node_problems(
+        node, mode, video=video, base_dir=spec.base_dir, inputs=inputs, brand=spec.brand
+    )
+
+
+def _upstream(node: NodeSpec, mode: str, spec: PipelineSpec) -> Upstream:
+    """What the file alone says of a node's output (its file extension, its text; for a
+    voiceover, the text it speaks where the file shows it)."""
     if node.asset is not None:
         which, value = node.asset.source
         if which == "text":
@@ -313,11 +382,18 @@ def _upstream(node: NodeSpec, mode: str) -> Upstream:
         suffix = PurePosixPath(name).suffix.lower()
         if which != "path":
             suffix = suffix or ".bin"  # a download without an extension
-        return Upstream(suffix=suffix, origin=f"'{node.id}' ({value})")
+        return Upstream(suffix=suffix, origin=f"'{node.id}' ({value})", timed=False)
     if node.type == "generate-voiceover":
         provider = effective_provider(node, mode)
         origin = f"'{node.id}' (a placeholder voiceover)" if provider == "placeholder" else None
-        return Upstream(suffix=VOICEOVER_SUFFIX.get(provider), origin=origin or f"'{node.id}'")
+        script = node.inputs.get("script", ())
+        text = _upstream(spec.node(script[0]), mode, spec).text if script else node.config.text
+        return Upstream(
+            suffix=VOICEOVER_SUFFIX.get(provider),
+            text=text,
+            origin=origin or f"'{node.id}'",
+            timed=True,
+        )
     return Upstream()
 
 
@@ -341,10 +417,12 @@ def run_problems(
             if refused is not None:
                 problems.append(Problem(f"nodes[{i}] ({node.id}).asset.url", refused))
         inputs = {
-            slot: [_upstream(spec.node(ref), mode) for ref in refs]
+            slot: [_upstream(spec.node(ref), mode, spec) for ref in refs]
             for slot, refs in node.inputs.items()
         }
-        found = node_problems(node, mode, video=spec.video, base_dir=spec.base_dir, inputs=inputs)
+        found = node_problems(
+            node, mode, video=spec.video, base_dir=spec.base_dir, inputs=inputs, brand=spec.brand
+        )
         where = f"nodes[{i}] ({node.id})"
         problems.extend(Problem(f"{where}.{p.location}", p.message) for p in found)
     return problems

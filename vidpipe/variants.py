@@ -33,12 +33,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidpipe import graph
-from vidpipe.catalogue import ApplyBrandConfig, NoConfig, ReframeConfig
-from vidpipe.preflight import PROVIDER_RULES, aspect_ratio_for
-from vidpipe.spec import AssetSource, NodeSpec, PipelineSpec, Variant, VideoSettings, load_data
+from vidpipe.catalogue import ADDED_BY_RUNS, ApplyBrandConfig, NoConfig, ReframeConfig
+from vidpipe.preflight import PROVIDER_RULES, aspect_ratio_for, planned_node_problems
+from vidpipe.spec import (
+    AssetSource,
+    NodeSpec,
+    PipelineSpec,
+    Problem,
+    Variant,
+    VideoSettings,
+    load_data,
+)
 from vidpipe.spec.extensions import DEFAULT_VARIANT, apply_variant
 
-__all__ = ["VariantPlan", "expand", "DEFAULT_VARIANT", "base_id"]
+__all__ = ["VariantPlan", "expand", "variant_problems", "DEFAULT_VARIANT", "base_id"]
 
 #: Node types whose output a provider generates at an aspect ratio.
 GENERATED_VISUALS = ("generate-image", "generate-animation", "generate-talking-head")
@@ -283,6 +291,30 @@ class _Expansion:
                 "origin": node.id,
             }
         )
+
+
+def variant_problems(spec: PipelineSpec, mode: str) -> list[Problem]:
+    """What a run in `mode` would refuse of the nodes the variants change (a `set` value
+    a live provider refuses, a shape it cannot make and may not reframe), located in the
+    first variant using each; the file's own nodes are `preflight.run_problems`'."""
+    if not spec.variants:
+        return []
+    nodes, plans = expand(spec)
+    index = {v.name: i for i, v in enumerate(spec.variants)}
+    problems = []
+    for node in nodes.values():
+        mine = spec.by_id.get(node.source_id)
+        if node.type in ADDED_BY_RUNS or mine is None:
+            continue
+        if node.video is None and node.config == mine.config:
+            continue  # the file's node as it is
+        name = node.variants[0]
+        where = f"variants[{index[name]}] ({name}): {node.id}"
+        problems.extend(
+            Problem(f"{where}.{p.location}", p.message)
+            for p in planned_node_problems(node, spec, mode)
+        )
+    return problems
 
 
 def expand(spec: PipelineSpec) -> tuple[dict[str, NodeSpec], tuple[VariantPlan, ...]]:

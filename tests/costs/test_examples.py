@@ -72,7 +72,7 @@ def usage_by_running(plan: Plan, workdir: Path) -> dict[str, Usage]:
         cfg = node.config
         if node.type == "generate-voiceover":
             out = workdir / f"{node_id}.m4a"
-            usage = placeholder.voiceover(
+            usage, _ = placeholder.voiceover(
                 _script(plan, node_id, texts),
                 out,
                 voice_id=cfg.voice_id,

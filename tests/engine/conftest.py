@@ -1,17 +1,23 @@
 """Engine fixtures: the session's Prefect harness, a fresh vidpipe home per test with its
-own Prefect result folder (the cache index), and a helper that runs a pipeline text."""
+own Prefect result folder (the cache index), a helper that runs a pipeline text, and
+local fakes of the four providers for live runs."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from providers.fakes import FakeElevenLabs, FakeHeyGen, FakeReplicate, FakeVeo
 
 from vidpipe import db
+from vidpipe.media import VideoTarget, run_ffmpeg, synthetic_clip
+from vidpipe.settings import get_settings
 
 
 @pytest.fixture
@@ -55,3 +61,60 @@ def run_file(home: Path) -> Callable[..., dict[str, Any]]:
         return show_document(engine, run_id)
 
     return run
+
+
+@functools.cache
+def _real_media(name: str, folder: str) -> bytes:
+    """Real media for a fake's file name, by its extension (made once per session)."""
+    out = Path(folder) / f"media{Path(name).suffix}"
+    if out.suffix == ".mp3":
+        run_ffmpeg(
+            ["-f", "lavfi", "-i", "sine=frequency=300:duration=6", "-c:a", "libmp3lame", str(out)],
+            operation="fake mp3",
+            output=out,
+        )
+    elif out.suffix == ".png":
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (160, 90), (200, 40, 40)).save(buffer, format="PNG")
+        return buffer.getvalue()
+    else:
+        synthetic_clip(out, duration_s=2.0, target=VideoTarget(160, 90, 10))
+    return out.read_bytes()
+
+
+@pytest.fixture
+def fakes(home, tmp_path_factory, monkeypatch):
+    folder = str(tmp_path_factory.mktemp("fake-media"))
+    servers = {
+        "elevenlabs": FakeElevenLabs(),
+        "heygen": FakeHeyGen(polls_to_finish=1),
+        "replicate": FakeReplicate(polls_to_finish=1),
+        "veo3": FakeVeo(polls_to_finish=1),
+    }
+    for fake in servers.values():
+        fake.make_media = lambda name, size: _real_media(name, folder)
+        fake.start()
+    from vidpipe.providers import heygen
+
+    heygen._uploads.clear()  # uploads are remembered per process; ports get reused
+    env = {
+        "ELEVENLABS_API_KEY": servers["elevenlabs"].api_key,
+        "VIDPIPE_ELEVENLABS_BASE_URL": servers["elevenlabs"].url,
+        "HEYGEN_API_KEY": servers["heygen"].api_key,
+        "VIDPIPE_HEYGEN_BASE_URL": servers["heygen"].url,
+        "REPLICATE_API_TOKEN": servers["replicate"].api_key,
+        "VIDPIPE_REPLICATE_BASE_URL": servers["replicate"].url,
+        "VIDPIPE_VEO_ACCESS_TOKEN": servers["veo3"].api_key,
+        "VIDPIPE_VEO_BASE_URL": servers["veo3"].url,
+        "VIDPIPE_VEO_PROJECT": "test-project",
+        "VIDPIPE_VEO_LOCATION": "us-central1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield servers
+    for fake in servers.values():
+        fake.stop()
+    get_settings.cache_clear()

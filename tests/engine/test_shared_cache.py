@@ -52,7 +52,7 @@ def worker_home(home: Path, monkeypatch) -> Iterator[None]:
 
 @pytest.fixture
 def paid_fakes(shared, tmp_path_factory, monkeypatch):
-    from engine.test_live import _real_media
+    from engine.conftest import _real_media
 
     folder = str(tmp_path_factory.mktemp("fake-media"))
     servers = {"elevenlabs": FakeElevenLabs(), "replicate": FakeReplicate(polls_to_finish=1)}

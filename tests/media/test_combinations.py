@@ -4,8 +4,9 @@ A fuzz pass found ``mix-audio`` failing on ``audio: [mu, mu]``: a valid file, bu
 builder made one filter output feed two filters, which FFmpeg refuses. FFmpeg graphs must
 hold for every combination the slots allow, so this file enumerates them from the
 catalogue's slot declarations (cardinalities, a file repeated, the same file in two slots,
-clips that need normalising), runs each node type's executor on tiny real media
-(160x90, 0.5-3 s) and probes what it made: duration, streams, size.
+clips that need normalising, "exactly one of" slot pairs), runs each node type's executor
+on tiny real media (160x90, 0.5-3 s; a voiceover's audio carries its word timing as the
+voiceover node leaves it) and probes what it made: duration, streams, size.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from tasks import compose_video, merge_videos, mix_audio, render_code
+from tasks import captions, compose_video, merge_videos, mix_audio, render_code
 from vidpipe import media
+from vidpipe.captions import Alignment
 from vidpipe.catalogue import CATALOGUE, Slot
 from vidpipe.media import VideoTarget
 from vidpipe.refs import MediaRef
@@ -34,6 +36,7 @@ EXECUTORS: dict[str, Callable] = {
     "merge-videos": merge_videos.execute,
     "compose-video": compose_video.execute,
     "render-code": render_code.execute,
+    "captions": captions.execute,
 }
 
 # The media each slot can be given (fixture names), and their kinds. clip_other is the
@@ -47,8 +50,12 @@ KINDS = {
     "music_half": "audio",
     "voice_wav": "audio",
     "code_txt": "text",
+    "speech": "audio",
 }
 SNIPPET = "def f(x):\n    return x * 2\n"  # code_txt's text
+#: Files kept beside a fixture's media (`MediaRef.sidecars`), as fixture names: speech is
+#: a voiceover's audio, with the word timing a voiceover node keeps beside it.
+SIDECARS = {"speech": {"alignment": "speech_timing"}}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +67,20 @@ def voice_wav(media_dir: Path) -> Path:
          "-ac", "1", "-c:a", "pcm_s16le", str(out)],
         operation="fixture", output=out,
     )  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def speech(media_dir: Path) -> Path:
+    """1.2 s of AAC: the audio of a voiceover saying `speech_timing`'s words."""
+    return media.tone(media_dir / "speech.m4a", duration_s=1.2, frequency=200)
+
+
+@pytest.fixture(scope="module")
+def speech_timing(media_dir: Path) -> Path:
+    out = media_dir / "speech.alignment.json"
+    words = Alignment.estimated("Hello there. Two words, then three more words.", 1.1).words
+    out.write_text(Alignment(words, source="espeak-ng").to_json(), encoding="utf-8")
     return out
 
 
@@ -186,7 +207,22 @@ def _render_cases() -> Iterator[Case]:
     )
 
 
-_ALL = [*_mix_cases(), *_merge_cases(), *_compose_cases(), *_render_cases()]
+def _captions_cases() -> Iterator[Case]:
+    audio, script = _slot("captions", "audio"), _slot("captions", "script")
+    assert (audio.or_slot, script.or_slot) == ("script", "audio")  # exactly one of the two
+    assert _slot("captions", "video").max == 1
+    looks = ({}, {"highlight": "word", "position": "top", "max_lines": 1, "size": 12.0})
+    for video in ("clip_1s", "clip_other"):  # with and without sound, to fit or not
+        for look in looks:
+            yield Case("captions", {"video": (video,), "audio": ("speech",), "script": ()}, look)
+        yield Case(
+            "captions",
+            {"video": (video,), "audio": (), "script": ("code_txt",)},
+            {"position": "center", "max_chars_per_line": 10},
+        )
+
+
+_ALL = [*_mix_cases(), *_merge_cases(), *_compose_cases(), *_render_cases(), *_captions_cases()]
 CASES = list({case.id: case for case in _ALL}.values())  # each combination once
 
 
@@ -208,6 +244,8 @@ def test_cases_respect_the_catalogue(case: Case):
         names = case.inputs[slot.name]
         assert slot.min <= len(names) <= slot.max
         assert {KINDS[n] for n in names} <= slot.kinds
+        if slot.or_slot:
+            assert bool(names) != bool(case.inputs[slot.or_slot]), "exactly one of the two"
     decl.config_model(**case.config)
 
 
@@ -239,10 +277,17 @@ def _run(case: Case, request: pytest.FixtureRequest, workdir: Path) -> tuple[Pat
         for slot, names in case.inputs.items()
     }
     node = SimpleNamespace(
-        id="node", type=case.node_type, config=CATALOGUE[case.node_type].config_model(**case.config)
+        id="node",
+        type=case.node_type,
+        config=CATALOGUE[case.node_type].config_model(**case.config),
+        brand=None,
     )
     refs = {
-        slot: [_ref(p, _slot(case.node_type, slot).kinds) for p in ps] for slot, ps in paths.items()
+        slot: [
+            _ref(path, _slot(case.node_type, slot).kinds, _sidecars(name, request))
+            for name, path in zip(names, paths[slot], strict=True)
+        ]
+        for slot, names in case.inputs.items()
     }
     output = EXECUTORS[case.node_type](node, refs, _Context(workdir, "node"))
     assert output.kind == CATALOGUE[case.node_type].output
@@ -250,8 +295,19 @@ def _run(case: Case, request: pytest.FixtureRequest, workdir: Path) -> tuple[Pat
     return output.path, {slot: [_probe(p) for p in ps] for slot, ps in media_slots.items()}
 
 
-def _ref(path: Path, kinds: frozenset[str] | set[str]) -> MediaRef:
-    """The reference a task gets for a stored file (as `tasks.runtime` hands them over)."""
+def _sidecars(name: str, request: pytest.FixtureRequest) -> dict[str, MediaRef]:
+    """The references of the files kept beside a fixture's media (`SIDECARS`)."""
+    return {
+        sidecar: _ref(Path(request.getfixturevalue(fixture)), {"text"})
+        for sidecar, fixture in SIDECARS.get(name, {}).items()
+    }
+
+
+def _ref(
+    path: Path, kinds: frozenset[str] | set[str], sidecars: dict[str, MediaRef] | None = None
+) -> MediaRef:
+    """The reference a task gets for a stored file (as `tasks.runtime` hands them over),
+    with the files kept beside it."""
     if kinds == {"text"}:
         kind, duration = "text", None
     else:
@@ -261,7 +317,12 @@ def _ref(path: Path, kinds: frozenset[str] | set[str]) -> MediaRef:
     assert kind in kinds, (path, kind, kinds)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return MediaRef(
-        uri=path.as_uri(), kind=kind, sha256=digest, bytes=path.stat().st_size, duration_s=duration
+        uri=path.as_uri(),
+        kind=kind,
+        sha256=digest,
+        bytes=path.stat().st_size,
+        duration_s=duration,
+        sidecars=sidecars or {},
     )
 
 
@@ -272,7 +333,7 @@ def _probe(path: Path) -> media.MediaInfo:
 
 
 def _expected_duration(case: Case, inputs: dict, config) -> float:
-    if case.node_type == "mix-audio":
+    if case.node_type in ("mix-audio", "captions"):
         return inputs["video"][0].duration_s
     if case.node_type == "compose-video":
         return inputs["background"][0].duration_s
@@ -294,8 +355,9 @@ def test_combination_runs(case: Case, request: pytest.FixtureRequest, tmp_path: 
 
     # Streams: always H.264 yuv420p video; audio as the node type promises.
     assert (info.video_codec, info.pix_fmt) == ("h264", "yuv420p")
-    if case.node_type == "compose-video":
-        assert info.has_audio == inputs["background"][0].has_audio
+    if case.node_type in ("compose-video", "captions"):  # the input's sound, copied
+        source = inputs["background" if case.node_type == "compose-video" else "video"][0]
+        assert (info.has_audio, info.audio_codec) == (source.has_audio, source.audio_codec)
     else:
         assert (info.audio_codec, info.sample_rate, info.channels) == ("aac", 48000, 2)
 

@@ -26,18 +26,23 @@ def narration(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_voiceover_length_follows_words(tmp_path: Path):
-    text = " ".join(["word"] * 20)  # 20 words at 150 wpm = 8 s
-    usage = placeholder.voiceover(text, tmp_path / "v.m4a", voice_id="abc")
+def test_voiceover_speaks_at_the_pace_estimates_assume(tmp_path: Path):
+    text = (
+        "Meet the new dashboard. Every report you need, in one place, updated as your "
+        "data changes. Share a view with your team in one click, and see what matters."
+    )
+    usage, alignment = placeholder.voiceover(text, tmp_path / "v.m4a", voice_id="abc")
     info = media.probe(tmp_path / "v.m4a")
     assert info.has_audio and not info.has_video
-    assert info.duration_s == pytest.approx(8.0, abs=0.1)
+    assert (info.audio_codec, info.sample_rate, info.channels) == ("aac", 48000, 1)
+    assert info.duration_s == pytest.approx(placeholder.voiceover_duration(text), rel=0.2)
     assert usage.provider == "placeholder" and usage.model == "placeholder"
     assert (usage.unit, usage.quantity, usage.stands_in_for) == ("characters", len(text),
                                                                  "elevenlabs")  # fmt: skip
-    fast = placeholder.voiceover(text, tmp_path / "f.m4a", voice_id="abc", speed=2.0)
+    assert alignment.source == "espeak-ng" and alignment.text == " ".join(text.split())
+    fast, _ = placeholder.voiceover(text, tmp_path / "f.m4a", voice_id="abc", speed=2.0)
     assert fast.quantity == len(text)
-    assert media.duration(tmp_path / "f.m4a") == pytest.approx(4.0, abs=0.1)
+    assert media.duration(tmp_path / "f.m4a") / info.duration_s == pytest.approx(0.5, abs=0.08)
 
 
 def test_voiceover_is_at_least_one_second_and_not_silence(tmp_path: Path):
@@ -56,9 +61,16 @@ def test_voiceover_is_deterministic_and_voices_differ(tmp_path: Path):
 
 
 def test_voiceover_odd_text(tmp_path: Path):
-    usage = placeholder.voiceover(ODD_TEXT, tmp_path / "v.mp3", voice_id="x'y:z")
+    usage, alignment = placeholder.voiceover(ODD_TEXT, tmp_path / "v.mp3", voice_id="x'y:z")
     assert usage.quantity == len(ODD_TEXT)
     assert media.probe(tmp_path / "v.mp3").audio_codec == "mp3"
+    assert [w.text for w in alignment.words] == ODD_TEXT.split()
+
+
+def test_voiceover_refuses_blank_text(tmp_path: Path):
+    with pytest.raises(media.EmptyTextError, match="nothing to say"):
+        placeholder.voiceover(" \n\t ", tmp_path / "v.m4a", voice_id="abc")
+    assert not (tmp_path / "v.m4a").exists()
 
 
 def test_talking_head_lasts_as_long_as_its_audio(narration: Path, tmp_path: Path):

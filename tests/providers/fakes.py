@@ -26,6 +26,7 @@ then lose the answer, the ambiguous outcomes of a paid create:
     created_then_error   500 with the provider's body (request-id headers kept)
     created_then_slow    wait ``delay=`` real seconds, then answer (the client timed out)
     created_then_drop    close the connection without answering
+    created_then_no_audio  (ElevenLabs) 200 whose JSON has no ``audio_base64``
 
 Each fake also answers its provider's documented lookup (point ``lookup``): HeyGen's
 ``GET /v3/videos?title=``, Replicate's ``GET /v1/predictions?created_after=``,
@@ -39,18 +40,26 @@ job was paid for once.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import io
 import itertools
 import json
+import math
 import sys
+import tempfile
 import threading
 import time
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from vidpipe.media import run_ffmpeg
 
 __all__ = [
     "Request",
@@ -357,9 +366,100 @@ class FakeServer:
 # --------------------------------------------------------------------------- ElevenLabs
 
 
+#: Characters a second the fake ElevenLabs speaks (about 150 words a minute).
+SPOKEN_CHARS_PER_S = 15
+
+
+#: ElevenLabs' raw formats: bytes a sample.
+_RAW_FORMATS = {"pcm": ("s16le", 2), "ulaw": ("mulaw", 1), "alaw": ("alaw", 1)}
+
+
+@functools.lru_cache(maxsize=16)
+def _speech_unit(output_format: str) -> tuple[bytes, ...]:
+    """One second of a quiet tone in `output_format`, made once by FFmpeg and cut in
+    pieces that may be repeated: MP3 frames encoded without a bit reservoir (each frame
+    stands alone), or raw samples (for WAV: 16-bit PCM)."""
+    codec, rate, bitrate = _format_parts(output_format)
+    if codec == "mp3":
+        opts = ["-c:a", "libmp3lame", "-b:a", f"{bitrate}k", "-reservoir", "0",
+                "-write_xing", "0", "-id3v2_version", "0", "-f", "mp3"]  # fmt: skip
+    else:
+        opts = ["-f", _RAW_FORMATS.get(codec, ("s16le", 2))[0]]
+    with tempfile.TemporaryDirectory(prefix="fake-speech-") as tmp:
+        out = Path(tmp) / "unit"
+        run_ffmpeg(
+            ["-f", "lavfi", "-i", f"sine=frequency=200:sample_rate={rate}:duration=1",
+             "-af", "volume=0.3", "-ac", "1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+             *opts, str(out)],
+            operation="fake speech",
+            output=out,
+        )  # fmt: skip
+        data = out.read_bytes()
+    if codec != "mp3":
+        return (data,)
+    frames, at = [], 0
+    samples = 1152 if rate >= 32000 else 576  # MPEG-1 Layer III, else MPEG-2
+    while at + 4 <= len(data):
+        size = samples // 8 * bitrate * 1000 // rate + (data[at + 2] >> 1 & 1)  # + padding
+        frames.append(data[at : at + size])
+        at += size
+    return tuple(frames)
+
+
+def _format_parts(output_format: str) -> tuple[str, int, int]:
+    """(codec, sample rate, kbit/s) of an ElevenLabs `output_format` the fake speaks."""
+    codec, _, rest = output_format.partition("_")
+    rate, _, bitrate = rest.partition("_")
+    if codec not in ("mp3", "wav", *_RAW_FORMATS) or not rate.isdigit():
+        raise ValueError(f"the fake does not speak {output_format!r}")
+    return codec, int(rate), int(bitrate or 128)
+
+
+def speech_audio(seconds: float, output_format: str) -> bytes:
+    """Real audio of `seconds` (a quiet tone) in an ElevenLabs `output_format`, the way
+    ElevenLabs sends it: MP3 without ID3 or Xing header (CBR frames), WAV, or raw PCM,
+    u-law or A-law; other formats raise ValueError. Only the first call for a format
+    runs FFmpeg; the rest repeat its pieces."""
+    codec, rate, _ = _format_parts(output_format)
+    unit = _speech_unit(output_format)
+    if codec == "mp3":
+        count = math.ceil(seconds * rate / (1152 if rate >= 32000 else 576))
+        return b"".join(unit[i % len(unit)] for i in range(count))
+    width = _RAW_FORMATS.get(codec, ("s16le", 2))[1]
+    size = round(seconds * rate) * width
+    raw = (unit[0] * math.ceil(size / len(unit[0])))[:size]
+    if codec != "wav":
+        return raw
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(rate)
+        fh.writeframes(raw)
+    return buffer.getvalue()
+
+
+def spoken_seconds(text: str) -> float:
+    """How long the fake takes to say `text`."""
+    return round(max(0.5, len(text) / SPOKEN_CHARS_PER_S), 2)
+
+
+def character_alignment(text: str) -> dict[str, list]:
+    """ElevenLabs' character alignment of `text`: its characters evenly over the time
+    the fake takes to say it."""
+    step = spoken_seconds(text) / max(1, len(text))
+    return {
+        "characters": list(text),
+        "character_start_times_seconds": [round(i * step, 3) for i in range(len(text))],
+        "character_end_times_seconds": [round((i + 1) * step, 3) for i in range(len(text))],
+    }
+
+
 class FakeElevenLabs(FakeServer):
-    """``POST /v1/text-to-speech/{voice_id}``: audio bytes ``AUDIO<text>`` so joins can
-    be checked; per-model character limits; both ``detail`` error shapes."""
+    """``POST /v1/text-to-speech/{voice_id}/with-timestamps``: JSON with real audio
+    (base64, :func:`speech_audio` of :func:`spoken_seconds`) and the character alignment
+    of exactly the text sent; per-model character limits; both ``detail`` error shapes.
+    `speech_for(text)` is the audio it answers for a text, so joins can be checked."""
 
     provider = "elevenlabs"
     limits = {"eleven_v3": 3000, "eleven_multilingual_v2": 10000, "eleven_flash_v2_5": 40000}
@@ -367,6 +467,17 @@ class FakeElevenLabs(FakeServer):
     def __init__(self, **kw: Any):
         super().__init__(**kw)
         self.history: list[dict[str, Any]] = []  # newest last
+
+    @staticmethod
+    def speech_for(text: str, output_format: str = "mp3_44100_128") -> bytes:
+        return speech_audio(spoken_seconds(text), output_format)
+
+    def start(self) -> FakeElevenLabs:
+        """Serve, with the default format's audio made beforehand (clients' short read
+        timeouts then never wait for FFmpeg)."""
+        self.speech_for("warm")
+        super().start()
+        return self
 
     def point_of(self, request: Request) -> str | None:
         if request.path.startswith("/v1/text-to-speech/"):
@@ -396,6 +507,16 @@ class FakeElevenLabs(FakeServer):
             return self.error(401, "quota_exceeded", "This request exceeds your quota")
         return super().fault_reply(fault)
 
+    def lose_answer(self, fault: Fault, done: Reply) -> Reply:
+        """``created_then_no_audio``: the speech is made, and the answer (200) has no
+        audio in it."""
+        if fault.kind == "created_then_no_audio" and done.status == 200:
+            data = json.loads(done.body)
+            del data["audio_base64"]
+            headers = {k: v for k, v in done.headers.items() if k != "content-type"}
+            return Reply.json(200, data, **headers)
+        return super().lose_answer(fault, done)
+
     def route(self, request: Request) -> Reply:
         if request.method == "GET" and request.path == "/v1/history":
             voice = request.query.get("voice_id")
@@ -409,14 +530,20 @@ class FakeElevenLabs(FakeServer):
                     "last_history_item_id": items[-1]["history_item_id"] if items else None,
                 },
             )
-        if request.method != "POST" or not request.path.startswith("/v1/text-to-speech/"):
+        segments = request.path.split("/")  # "", v1, text-to-speech, {voice_id}, with-...
+        if request.method != "POST" or segments[4:] != ["with-timestamps"]:
             return super().route(request)
         body = request.json()
         if not isinstance(body, dict) or not body.get("text"):
             return self.validation_error("text", "field required")
         text, model = body["text"], body.get("model_id", "eleven_multilingual_v2")
+        output_format = request.query.get("output_format", "mp3_44100_128")
         if len(text) > self.limits.get(model, 10000):
             return self.error(400, "max_character_limit_exceeded", f"Text is too long for {model}")
+        try:
+            audio = self.speech_for(text, output_format)
+        except ValueError:
+            return self.validation_error("output_format", "unsupported output format")
         with self._lock:
             self.submissions.append({**body, "output_format": request.query.get("output_format")})
             n = len(self.submissions)
@@ -424,7 +551,7 @@ class FakeElevenLabs(FakeServer):
                 {
                     "history_item_id": f"hist-{n}",
                     "request_id": f"req-{n}",
-                    "voice_id": request.path.rsplit("/", 1)[-1],
+                    "voice_id": segments[3],
                     "model_id": model,
                     "text": text,
                     "date_unix": int(time.time()),
@@ -434,14 +561,15 @@ class FakeElevenLabs(FakeServer):
                     "state": "created",
                 }
             )
-        audio = (
-            self.media_for("speech.mp3") if self.make_media else b"AUDIO<" + text.encode() + b">"
-        )
-        return Reply(
+        alignment = character_alignment(text)
+        return Reply.json(
             200,
-            audio,
             {
-                "content-type": "audio/mpeg",
+                "audio_base64": base64.b64encode(audio).decode(),
+                "alignment": alignment,
+                "normalized_alignment": alignment,
+            },
+            **{
                 "request-id": f"req-{n}",
                 "history-item-id": f"hist-{n}",
                 "character-cost": str(len(text)),

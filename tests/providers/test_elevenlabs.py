@@ -1,4 +1,5 @@
-"""ElevenLabs TTS against its fake: streaming, usage, both error shapes, backoff, splits."""
+"""ElevenLabs TTS against its fake: audio and word timing (with-timestamps), usage, both
+error shapes, backoff, splits."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import pytest
 from pydantic import SecretStr
 
 from tasks.runtime import is_transient
+from vidpipe import media
 from vidpipe.errors import AmbiguousCreateError, PermanentProviderError, TransientProviderError
 from vidpipe.providers.elevenlabs import ElevenLabs, split_text
 from vidpipe.settings import Settings
+
+from .fakes import FakeElevenLabs, spoken_seconds
 
 
 @pytest.fixture
@@ -24,8 +28,9 @@ def speak(tts, tmp_path, text="Hello there.", **kw):
 
 
 def test_speaks_to_file_with_usage_from_headers(tts, eleven_fake, tmp_path):
-    usage = speak(tts, tmp_path, stability=0.5, similarity_boost=0.7, speed=1.1)
-    assert (tmp_path / "voice.mp3").read_bytes() == b"AUDIO<Hello there.>"
+    usage, alignment = speak(tts, tmp_path, stability=0.5, similarity_boost=0.7, speed=1.1)
+    assert (tmp_path / "voice.mp3").read_bytes() == FakeElevenLabs.speech_for("Hello there.")
+    assert media.probe(tmp_path / "voice.mp3").audio_codec == "mp3"
     assert usage.model_dump(exclude_none=True) == {
         "provider": "elevenlabs",
         "model": "eleven_multilingual_v2",
@@ -36,6 +41,13 @@ def test_speaks_to_file_with_usage_from_headers(tts, eleven_fake, tmp_path):
     [sent] = eleven_fake.submissions
     assert sent["output_format"] == "mp3_44100_128"  # a query parameter, not a body field
     assert sent["voice_settings"] == {"stability": 0.5, "similarity_boost": 0.7, "speed": 1.1}
+    [post] = eleven_fake.requests_to("POST", "/v1/text-to-speech/")
+    assert post.path == "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/with-timestamps"
+    assert alignment.source == "elevenlabs"
+    assert [w.text for w in alignment.words] == ["Hello", "there."]
+    hello, there = alignment.words
+    assert 0 == hello.start_s < hello.end_s < there.start_s < there.end_s
+    assert there.end_s <= spoken_seconds("Hello there.") <= media.duration(tmp_path / "voice.mp3")
 
 
 def test_bad_key_fails_with_elevenlabs_message_and_no_secret(http, eleven_fake, tmp_path, clock):
@@ -63,7 +75,7 @@ def test_validation_error_list_shape(tts, eleven_fake, tmp_path):
 
 def test_429_without_retry_after_backs_off_itself(tts, eleven_fake, tmp_path, clock):
     eleven_fake.inject("submit", "rate_limit", times=3)
-    usage = speak(tts, tmp_path)
+    usage, _ = speak(tts, tmp_path)
     assert usage.quantity == 12
     assert clock.sleeps == [1, 1.5, 2.25]  # our own backoff: ElevenLabs gives no hint
     assert len(eleven_fake.submissions) == 1  # three refused, one served
@@ -78,7 +90,7 @@ def test_a_500_that_made_nothing_is_looked_up_then_sent_again(tts, eleven_fake, 
     nothing was billed, so the request is sent again."""
     eleven_fake.inject("submit", "server_error")
     speak(tts, tmp_path)
-    assert (tmp_path / "voice.mp3").read_bytes() == b"AUDIO<Hello there.>"
+    assert (tmp_path / "voice.mp3").read_bytes() == FakeElevenLabs.speech_for("Hello there.")
     assert clock.sleeps == [2, 5, 1]  # two history lookups, then our backoff
     [lookup, _] = eleven_fake.requests_to("GET", "/v1/history")
     assert lookup.query["voice_id"] == "21m00Tcm4TlvDq8ikWAM"
@@ -87,7 +99,14 @@ def test_a_500_that_made_nothing_is_looked_up_then_sent_again(tts, eleven_fake, 
 
 
 @pytest.mark.parametrize(
-    "fault", ["created_then_error", "created_then_slow", "created_then_drop", "truncated"]
+    "fault",
+    [
+        "created_then_error",
+        "created_then_slow",
+        "created_then_drop",
+        "created_then_no_audio",
+        "truncated",
+    ],
 )
 def test_speech_made_but_lost_fails_as_possibly_billed_and_is_not_sent_again(
     tts, eleven_fake, tmp_path, fault
@@ -143,17 +162,44 @@ def test_persistent_429_ends_transient_at_the_deadline(http, eleven_fake, tmp_pa
 def test_long_script_is_split_at_sentences_and_joined(tts, eleven_fake, tmp_path):
     sentences = [f"Sentence number {i} is here." for i in range(200)]  # ~5,400 characters
     text = " ".join(sentences)
-    usage = speak(tts, tmp_path, text=text, model_id="eleven_v3")
+    usage, alignment = speak(tts, tmp_path, text=text, model_id="eleven_v3")
     parts = [s["text"] for s in eleven_fake.submissions]
     assert len(parts) == 2 and all(len(p) <= 3000 for p in parts)
     assert all(p.endswith(".") for p in parts)  # cut at sentence ends
     assert " ".join(parts) == text
     assert eleven_fake.submissions[1]["previous_request_ids"] == ["req-1"]
-    joined = b"".join(b"AUDIO<" + p.encode() + b">" for p in parts)
+    joined = b"".join(FakeElevenLabs.speech_for(p) for p in parts)
     assert (tmp_path / "voice.mp3").read_bytes() == joined
     assert usage.quantity == sum(len(p) for p in parts)
     assert usage.request_id == "req-1,req-2"
     assert [p.name for p in tmp_path.iterdir()] == ["voice.mp3"]
+    # one alignment: the second part's words shifted by the first part's audio
+    assert [w.text for w in alignment.words] == text.split()
+    starts = [w.start_s for w in alignment.words]
+    assert starts == sorted(starts)
+    first_words = len(parts[0].split())
+    second = alignment.words[first_words]
+    (tmp_path / "first.mp3").write_bytes(FakeElevenLabs.speech_for(parts[0]))
+    assert second.start_s == pytest.approx(media.duration(tmp_path / "first.mp3"), abs=0.001)
+    assert alignment.end_s <= media.duration(tmp_path / "voice.mp3") + 0.05
+
+
+def test_an_answer_without_timing_gets_an_estimate_over_its_audio(tmp_path):
+    """The alignment is missing or is not of the text sent: the words are spread over the
+    audio's duration instead, still the script's words."""
+    from vidpipe.providers.elevenlabs import _duration, _joined, _timing_of
+
+    text = "Hello there, world."
+    assert _timing_of({"audio_base64": "AA=="}, text) is None
+    wrong = {"characters": list("Hi"), "character_start_times_seconds": [0, 0.1],
+             "character_end_times_seconds": [0.1, 0.2]}  # fmt: skip
+    assert _timing_of({"alignment": wrong}, text) is None
+    alignment = _joined([text], [None], [3.0])
+    assert [w.text for w in alignment.words] == ["Hello", "there,", "world."]
+    assert alignment.source == "elevenlabs" and 2.5 < alignment.end_s <= 3.0
+    raw = tmp_path / "part.pcm"
+    raw.write_bytes(bytes(44_100))  # 16-bit mono: 22,050 samples
+    assert _duration(raw, "pcm_22050") == pytest.approx(1.0)
 
 
 def test_split_text_edge_cases():

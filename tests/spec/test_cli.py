@@ -235,7 +235,7 @@ def test_console_script_json_stdout_is_exactly_one_document():
 
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
-    assert [set(entry) for entry in doc] == [{"file", "valid", "problems"}] * 4
+    assert [set(entry) for entry in doc] == [{"file", "valid", "problems"}] * (len(EXAMPLES) + 1)
     assert doc[-1]["valid"] is False
     assert all(set(p) == {"location", "message"} for p in doc[-1]["problems"])
     assert len(doc[-1]["problems"]) == 13

@@ -19,11 +19,14 @@ def _load(file: Path, mode: str | None) -> Any:
     would refuse added to its problems (`vidpipe.preflight`)."""
     from vidpipe.preflight import run_problems
     from vidpipe.settings import get_settings
+    from vidpipe.variants import variant_problems
 
     result = load_file(file)
     if result.valid:
         allowed = get_settings().allow_networks  # asset URLs' private networks allowed
-        result.problems.extend(run_problems(result.spec, mode or result.spec.mode, allowed))
+        mode = mode or result.spec.mode
+        result.problems.extend(run_problems(result.spec, mode, allowed))
+        result.problems.extend(variant_problems(result.spec, mode))
     return result
 
 

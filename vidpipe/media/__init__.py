@@ -24,10 +24,14 @@ This package imports no Prefect: it is a plain library the tasks call.
 Files: formats.py (encoder conventions, data types, bundled fonts), runner.py (the FFmpeg
 runner, its process limit and process registry), probing.py (probe, decode check,
 duration and volume), filters.py (argument-list building blocks), clips.py (normalise,
-still to video, merge), layers.py (mix_audio, compose), screencast.py (render_code),
-synthetic.py (silence, tone, test pattern).
+still to video, merge), layers.py (mix_audio, compose), reframing.py (reframe: crop, pad,
+blur), branding.py (apply_brand: intro, outro, logo), screencast.py (render_code),
+synthetic.py (silence, tone, test pattern), speech.py (speak: eSpeak NG reads a script
+aloud offline and times its words).
 """
 
+from vidpipe.media.branding import apply_brand, build_brand_args
+from vidpipe.media.burning import build_burn_args, burn_subtitles, filter_value
 from vidpipe.media.clips import (
     build_concat_copy_args,
     build_crossfade_args,
@@ -66,8 +70,15 @@ from vidpipe.media.probing import (
     parse_probe_output,
     probe,
 )
+from vidpipe.media.reframing import (
+    REFRAME_MODES,
+    build_reframe_args,
+    reframe,
+    reframe_picture,
+)
 from vidpipe.media.runner import ffmpeg_binary, run_ffmpeg, stop_all
 from vidpipe.media.screencast import build_render_code_args, render_code
+from vidpipe.media.speech import EmptyTextError, speak
 from vidpipe.media.synthetic import audio_codec_opts, silent_audio, synthetic_clip, tone
 
 __all__ = [
@@ -107,10 +118,21 @@ __all__ = [
     "compose",
     "overlay_geometry",
     "build_compose_args",
+    "reframe",
+    "reframe_picture",
+    "build_reframe_args",
+    "REFRAME_MODES",
+    "apply_brand",
+    "build_brand_args",
+    "burn_subtitles",
+    "build_burn_args",
+    "filter_value",
     "render_code",
     "build_render_code_args",
     "audio_codec_opts",
     "silent_audio",
     "tone",
     "synthetic_clip",
+    "speak",
+    "EmptyTextError",
 ]

@@ -5,9 +5,10 @@ capability instead of the live service. Each one:
 
 * is offline, fast and deterministic (same arguments, same bytes on the same FFmpeg
   build: fixed colours and seeds, ``+bitexact`` flags, a fixed x264 thread count);
-* makes media a pipeline can carry on with: a voiceover as long as the text takes to say,
-  a talking head as long as its audio, an image at the requested aspect ratio, an
-  animation of the requested duration with a silent track (so it merges by stream copy);
+* makes media a pipeline can carry on with: a voiceover of a synthetic voice reading the
+  text (eSpeak NG, with each word's time), a talking head as long as its audio, an image
+  at the requested aspect ratio, an animation of the requested duration with a silent
+  track (so it merges by stream copy);
 * shows its input (prompt, spoken text, avatar) on a card, rendered with Pillow and the
   bundled DejaVu fonts, so any text (quotes, colons, %, backslashes, non-ASCII) is safe;
 * returns the :class:`~vidpipe.refs.Usage` the live provider would bill (characters,
@@ -30,6 +31,7 @@ import ffmpeg
 from PIL import Image, ImageDraw, ImageFont
 
 from vidpipe import media
+from vidpipe.captions.alignment import Alignment
 from vidpipe.errors import MediaError
 from vidpipe.media import VideoTarget, ff_number
 from vidpipe.refs import Usage
@@ -46,6 +48,9 @@ __all__ = [
 
 PROVIDER = "placeholder"
 WORDS_PER_MINUTE = 150
+#: The eSpeak speed at which it says prose at about WORDS_PER_MINUTE (its own rate is
+#: nominal: at speed 1 it says some 190 words a minute).
+ESPEAK_PACE = 0.78
 # x264 output depends on its thread count; pin it so the bytes do not depend on the
 # machine's cores.
 DETERMINISTIC_OPTS: dict[str, object] = {**media.BITEXACT_OPTS, "threads": 2}
@@ -64,6 +69,30 @@ def _color(*parts: object, lightness: int = 70) -> tuple[int, int, int]:
     """A muted colour picked from the inputs: different avatars/prompts look different."""
     value = _digest(*parts)
     return tuple(lightness + (value >> shift) % 90 for shift in (0, 11, 22))  # type: ignore[return-value]
+
+
+#: A brand's (primary, secondary) colours, "#RRGGBB" or None: the cards' accent and
+#: background, where the colours are otherwise picked from the inputs.
+BrandColors = tuple[str | None, str | None]
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def _shade(rgb: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    return tuple(min(255, round(c * factor)) for c in rgb)  # type: ignore[return-value]
+
+
+def _brand_accent(colors: BrandColors | None, *fallback: object, lightness: int):
+    """The brand's primary colour, else the accent picked from `fallback`."""
+    primary = colors[0] if colors else None
+    return _rgb(primary) if primary else _color(*fallback, lightness=lightness)
+
+
+def _brand_background(colors: BrandColors | None) -> tuple[int, int, int] | None:
+    secondary = colors[1] if colors else None
+    return _rgb(secondary) if secondary else None
 
 
 def _usage(unit: str, quantity: float, stands_in_for: str) -> Usage:
@@ -186,18 +215,6 @@ def voiceover_duration(text: str, speed: float = 1.0) -> float:
     return round(max(1.0, words / WORDS_PER_MINUTE * 60 / speed), 3)
 
 
-def _voice_expression(words: int, duration_s: float, voice_id: str) -> str:
-    """An aevalsrc expression: one voiced 'syllable' per word (a note with a soft
-    envelope and a little harmonic), pitch stepping from word to word around a base
-    pitch picked from the voice id, short gaps between words."""
-    base = 110 + _digest("voice", voice_id) % 150  # 110..259 Hz: a speaking range
-    slot = duration_s / max(1, words)
-    voiced = 0.8 * slot
-    pitch = f"{base}*(1+0.08*mod(floor(t/{slot:.6f})*7,5))"
-    envelope = f"lt(mod(t,{slot:.6f}),{voiced:.6f})*sin(PI*mod(t,{slot:.6f})/{voiced:.6f})"
-    return f"0.4*(sin(2*PI*t*{pitch})+0.4*sin(4*PI*t*{pitch}))*{envelope}"
-
-
 def voiceover(
     text: str,
     out: str | os.PathLike[str],
@@ -205,36 +222,14 @@ def voiceover(
     voice_id: str,
     speed: float = 1.0,
     stands_in_for: str = "elevenlabs",
-) -> Usage:
-    """Speech-shaped audio as long as `text` takes to say (see :func:`voiceover_duration`);
-    billed like ElevenLabs, by characters."""
+) -> tuple[Usage, Alignment]:
+    """`text` read aloud by eSpeak NG (:func:`vidpipe.media.speak`) at about the pace
+    :func:`voiceover_duration` assumes, and when each word is said; billed like
+    ElevenLabs, by characters. Blank text raises :class:`vidpipe.media.EmptyTextError`."""
     if speed <= 0:
         raise ValueError("speed must be positive")
-    dest = Path(out)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    seconds = voiceover_duration(text, speed)
-    expression = _voice_expression(len(text.split()), seconds, voice_id)
-    source = ffmpeg.input(
-        f"aevalsrc={_lavfi_escape(expression)}:s=48000:c=mono", f="lavfi", t=ff_number(seconds)
-    )
-    codec = media.audio_codec_opts(dest)
-    args = source.output(
-        str(dest),
-        **codec,
-        ar=48000,
-        ac=1,
-        fflags="+bitexact",
-        **{"flags:a": "+bitexact"},
-        t=ff_number(seconds),
-    ).get_args()
-    media.run_ffmpeg(args, operation="placeholder.voiceover", output=dest)
-    return _usage("characters", len(text), stands_in_for)
-
-
-def _lavfi_escape(expression: str) -> str:
-    """Quote an expression inside a lavfi source description (a filter graph of its own:
-    commas would split it)."""
-    return "'" + expression.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    alignment = media.speak(text, out, voice_id=voice_id, speed=speed * ESPEAK_PACE)
+    return _usage("characters", len(text), stands_in_for), alignment
 
 
 # --------------------------------------------------------------------------- talking head
@@ -249,9 +244,11 @@ def talking_head(
     text: str | None = None,
     background: str | os.PathLike[str] | None = None,
     stands_in_for: str = "heygen",
+    colors: BrandColors | None = None,
 ) -> Usage:
     """A clip as long as `audio` with the avatar's name and the spoken text on a card,
     over `background` (image or video, fitted to the target) if given; billed by seconds.
+    A brand's `colors` give the card its accent (primary) and backdrop (secondary).
     """
     audio_info = media.probe(audio)
     if not audio_info.has_audio or not audio_info.duration_s:
@@ -262,12 +259,13 @@ def talking_head(
     dest = Path(out)
     dest.parent.mkdir(parents=True, exist_ok=True)
     size = (target.width, target.height)
-    accent = _color("avatar", avatar_id, lightness=140)
+    accent = _brand_accent(colors, "avatar", avatar_id, lightness=140)
+    backdrop = _brand_background(colors) or _color("bg", avatar_id)
     body = text if text else "(no transcript)"
     with tempfile.TemporaryDirectory(prefix=".placeholder-", dir=dest.parent) as tmp:
         card_png = Path(tmp) / "card.png"
         if background is None:
-            card = _card(size, avatar_id, body, background=_color("bg", avatar_id), accent=accent)
+            card = _card(size, avatar_id, body, background=backdrop, accent=accent)
             _save_png(card, card_png)
             frames = ffmpeg.input(
                 str(card_png), loop=1, framerate=ff_number(target.fps), t=ff_number(seconds)
@@ -338,14 +336,20 @@ def image(
     seed: int | None = None,
     size_hint: int = 1280,
     stands_in_for: str = "replicate",
+    colors: BrandColors | None = None,
 ) -> Usage:
     """A PNG card showing `prompt` at `aspect_ratio` on a gradient picked from the prompt
-    and seed; billed as one image."""
+    and seed (from a brand's secondary colour down to its shade when `colors` has one, the
+    primary colour the accent); billed as one image."""
     size = image_size(aspect_ratio, size_hint)
-    accent = _color("accent", prompt, seed, lightness=150)
-    picture = _gradient(
-        size, _color("top", prompt, seed), _color("bottom", prompt, seed, lightness=20)
-    )
+    accent = _brand_accent(colors, "accent", prompt, seed, lightness=150)
+    backdrop = _brand_background(colors)
+    if backdrop is not None:
+        picture = _gradient(size, backdrop, _shade(backdrop, 0.35))
+    else:
+        picture = _gradient(
+            size, _color("top", prompt, seed), _color("bottom", prompt, seed, lightness=20)
+        )
     card = _card(size, "placeholder image", prompt, background=None, accent=accent)
     picture = Image.alpha_composite(picture.convert("RGBA"), card).convert("RGB")
     _save_png(picture, Path(out))
@@ -364,10 +368,12 @@ def animation(
     image: str | os.PathLike[str] | None = None,
     seed: int | None = None,
     stands_in_for: str = "veo3",
+    colors: BrandColors | None = None,
 ) -> Usage:
-    """`duration_s` of moving frames with the prompt on a caption: drifting gradients, or
-    a slow zoom into `image` when given; a silent track so it merges by stream copy.
-    Billed by seconds."""
+    """`duration_s` of moving frames with the prompt on a caption: drifting gradients (in
+    shades of a brand's secondary colour when `colors` has one), or a slow zoom into
+    `image` when given; a silent track so it merges by stream copy. The caption's accent
+    is the brand's primary colour where given. Billed by seconds."""
     if duration_s <= 0:
         raise ValueError("duration_s must be positive")
     dest = Path(out)
@@ -375,12 +381,14 @@ def animation(
     size = (target.width, target.height)
     with tempfile.TemporaryDirectory(prefix=".placeholder-", dir=dest.parent) as tmp:
         caption = Path(tmp) / "caption.png"
-        accent = _color("accent", prompt, seed, lightness=150)
+        accent = _brand_accent(colors, "accent", prompt, seed, lightness=150)
         _save_png(
             _card(size, "placeholder animation", prompt, background=None, accent=accent), caption
         )
         moving = (
-            _zoom(image, target, duration_s) if image else _drift(prompt, seed, target, duration_s)
+            _zoom(image, target, duration_s)
+            if image
+            else _drift(prompt, seed, target, duration_s, _brand_background(colors))
         )
         overlay = ffmpeg.input(str(caption), loop=1, framerate=ff_number(target.fps))
         video = ffmpeg.overlay(moving, overlay.video, x=0, y=0, shortest=1).filter(
@@ -391,11 +399,20 @@ def animation(
     return _usage("seconds", duration_s, stands_in_for)
 
 
-def _drift(prompt: str, seed: int | None, target: VideoTarget, duration_s: float):
-    colors = {
-        f"c{i}": "0x{:02x}{:02x}{:02x}".format(*_color("gradient", i, prompt, seed, lightness=40))
-        for i in range(3)
-    }
+def _drift(
+    prompt: str,
+    seed: int | None,
+    target: VideoTarget,
+    duration_s: float,
+    backdrop: tuple[int, int, int] | None = None,
+):
+    """Drifting gradients in colours picked from the prompt, or in shades of `backdrop`."""
+    shades = (
+        [backdrop, _shade(backdrop, 0.55), _shade(backdrop, 0.8)]
+        if backdrop is not None
+        else [_color("gradient", i, prompt, seed, lightness=40) for i in range(3)]
+    )
+    colors = {f"c{i}": "0x{:02x}{:02x}{:02x}".format(*rgb) for i, rgb in enumerate(shades)}
     source = ffmpeg.input(
         f"gradients=s={target.width}x{target.height}:r={ff_number(target.fps)}"
         f":n=3:c0={colors['c0']}:c1={colors['c1']}:c2={colors['c2']}"
