@@ -89,8 +89,6 @@ class ProviderRules:
     refused_slots: tuple[str, ...] = ()
     #: File extensions of the audio it takes (None: any).
     audio_suffixes: tuple[str, ...] | None = None
-    #: Whether it refuses an empty text (nothing to say).
-    needs_text: bool = False
 
 
 _VERSION_ID = r"[0-9a-f]{64}"
@@ -121,8 +119,7 @@ PROVIDER_RULES: dict[str, ProviderRules] = {
         model=re.compile(rf"^(?:{_OWNER_NAME}(?::{_VERSION_ID})?|{_VERSION_ID})$"),
         model_example="owner/name, or owner/name:<64-hex version id>",
     ),
-    # A script that is empty once stripped gives no request at all.
-    "elevenlabs": ProviderRules(name="ElevenLabs", needs_text=True),
+    "elevenlabs": ProviderRules(name="ElevenLabs"),
 }
 
 #: The file a voiceover makes, by effective provider (`tasks/generate_voiceover.py`).
@@ -181,10 +178,7 @@ _TEXT_LIMITS = {
 def needs_text(node: NodeSpec, mode: str) -> bool:
     """Whether `node_problems` looks at the text of the node's text inputs in `mode`
     (so a run-time caller reads them only then)."""
-    if node.type in _TEXT_LIMITS or node.type == "captions":
-        return True
-    rules = PROVIDER_RULES.get(effective_provider(node, mode) or "")
-    return rules is not None and rules.needs_text
+    return node.type in _TEXT_LIMITS or node.type == "captions"
 
 
 def _given_text(node: NodeSpec, inputs: Mapping[str, Sequence[Upstream]]) -> tuple[str | None, str]:
@@ -288,9 +282,9 @@ def node_problems(
     problems.extend(_limit_problems(node, inputs or {}))
     problems.extend(_caption_problems(node, inputs or {}, brand))
     provider = effective_provider(node, mode)
-    if provider == "placeholder" and node.type == "generate-voiceover":
+    if node.type == "generate-voiceover":  # no voice, live or offline, speaks nothing
         text, location = _given_text(node, inputs or {})
-        if text is not None and not text.strip():  # the offline voice refuses it too
+        if text is not None and not text.strip():
             problems.append(Problem(location, "nothing to say (the script is blank): write it"))
     rules = PROVIDER_RULES.get(provider) if provider else None
     if rules is None:
@@ -346,10 +340,6 @@ def node_problems(
                     f"{up.origin or 'this input'} gives {got}: feed it MP3 or WAV",
                 )
 
-    if rules.needs_text:
-        text, location = _given_text(node, inputs)
-        if text is not None and not text.strip():
-            check.add(location, f"{rules.name} has nothing to say (the script is blank): write it")
     return problems
 
 

@@ -286,3 +286,26 @@ def test_a_reviewer_in_another_process_resumes_the_run(gated, home: Path):
     doc = run.finish()
     assert doc["run"]["status"] == "completed"
     assert doc["approvals"][0]["reviewer"] == "eve"
+
+
+def test_a_gate_the_variants_share_pauses_once_and_a_revision_reaches_every_variant(
+    home, write_pipeline
+):
+    text = GATED.replace("GATE_ON_TIMEOUT", "fail").replace("GATE_TIMEOUT", "3600")
+    text += "variants: [{name: take_1}, {name: take_2, set: {shot.duration_s: 2}}]\n"
+    run = Started(write_pipeline("gated-takes", text))
+    run.wait_status("awaiting_approval")
+    waiting = by_id(run.doc())
+    assert "review" in waiting and {"shot@take_1", "shot@take_2"} <= set(waiting)
+    result = run.cli("revise", "--set", "frame.prompt=a blue sky")
+    assert result.exit_code == 0, result.output
+    run.wait_round(2)
+    assert run.cli("approve").exit_code == 0
+    doc = run.finish()
+    assert doc["run"]["status"] == "completed", doc["run"]["error"]
+    assert [a["node"] for a in doc["approvals"]] == ["review", "review"]
+    nodes = by_id(doc)
+    assert nodes["frame"]["attempts"] == 2  # made again once, for both takes
+    assert [v["name"] for v in doc["variants"] if v["published"]] == ["take_1", "take_2"]
+    durations = [v["output"]["duration_s"] for v in doc["variants"]]
+    assert durations[0] == pytest.approx(1, abs=0.2) and durations[1] == pytest.approx(2, abs=0.2)

@@ -111,8 +111,9 @@ def test_a_budget_that_runs_out_stops_exactly_the_node_that_would_pass_it(
         known=costs.read_asset_texts(load_spec(path)),
     )
     host = estimate.by_id["host"].usd
-    # The fake's speech lasts 6 s; the script's estimate is 2 s. A budget between
-    # the estimate and what the host really needs stops the host, and only it.
+    # A slow speaker: the fake's speech lasts 6 s; the script's estimate is 2 s. A budget
+    # between the estimate and what the host really needs stops the b-roll, and only it.
+    fakes["elevenlabs"].chars_per_s = len("Hello from the live test.") / 6
     budget = float(estimate.marginal_usd) + 0.0001
     doc = run_file(path, budget_usd=budget)
     nodes = {n["id"]: n for n in doc["nodes"]}

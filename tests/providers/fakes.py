@@ -439,15 +439,15 @@ def speech_audio(seconds: float, output_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def spoken_seconds(text: str) -> float:
-    """How long the fake takes to say `text`."""
-    return round(max(0.5, len(text) / SPOKEN_CHARS_PER_S), 2)
+def spoken_seconds(text: str, chars_per_s: float = SPOKEN_CHARS_PER_S) -> float:
+    """How long the fake takes to say `text` (at `chars_per_s`)."""
+    return round(max(0.5, len(text) / chars_per_s), 2)
 
 
-def character_alignment(text: str) -> dict[str, list]:
+def character_alignment(text: str, seconds: float | None = None) -> dict[str, list]:
     """ElevenLabs' character alignment of `text`: its characters evenly over the time
-    the fake takes to say it."""
-    step = spoken_seconds(text) / max(1, len(text))
+    the fake takes to say it (`seconds`, by default at its usual rate)."""
+    step = (seconds or spoken_seconds(text)) / max(1, len(text))
     return {
         "characters": list(text),
         "character_start_times_seconds": [round(i * step, 3) for i in range(len(text))],
@@ -467,10 +467,14 @@ class FakeElevenLabs(FakeServer):
     def __init__(self, **kw: Any):
         super().__init__(**kw)
         self.history: list[dict[str, Any]] = []  # newest last
+        #: How fast it speaks: a slower speaker makes longer audio for the same text.
+        self.chars_per_s = SPOKEN_CHARS_PER_S
 
     @staticmethod
-    def speech_for(text: str, output_format: str = "mp3_44100_128") -> bytes:
-        return speech_audio(spoken_seconds(text), output_format)
+    def speech_for(
+        text: str, output_format: str = "mp3_44100_128", chars_per_s: float = SPOKEN_CHARS_PER_S
+    ) -> bytes:
+        return speech_audio(spoken_seconds(text, chars_per_s), output_format)
 
     def start(self) -> FakeElevenLabs:
         """Serve, with the default format's audio made beforehand (clients' short read
@@ -541,7 +545,7 @@ class FakeElevenLabs(FakeServer):
         if len(text) > self.limits.get(model, 10000):
             return self.error(400, "max_character_limit_exceeded", f"Text is too long for {model}")
         try:
-            audio = self.speech_for(text, output_format)
+            audio = self.speech_for(text, output_format, self.chars_per_s)
         except ValueError:
             return self.validation_error("output_format", "unsupported output format")
         with self._lock:
@@ -561,7 +565,7 @@ class FakeElevenLabs(FakeServer):
                     "state": "created",
                 }
             )
-        alignment = character_alignment(text)
+        alignment = character_alignment(text, spoken_seconds(text, self.chars_per_s))
         return Reply.json(
             200,
             {

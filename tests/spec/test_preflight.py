@@ -174,14 +174,12 @@ def test_replicate_models_it_takes_pass(model):
 # --------------------------------------------------------------------------- ElevenLabs
 
 
-def test_elevenlabs_refuses_a_blank_script():
+def test_a_blank_script_is_refused_live_and_offline():
     blank = {**VOICE, "config": {**VOICE["config"], "text": "  \n "}}
-    [problem] = run_problems(spec(blank), "live")
-    assert problem.location == "nodes[0] (narration).config.text"
-    assert problem.message == (
-        "ElevenLabs has nothing to say (the script is blank): write it, or use provider: local"
-    )
-    assert run_problems(spec(blank), "placeholder") == []
+    for mode in ("live", "placeholder"):
+        [problem] = run_problems(spec(blank), mode)
+        assert problem.location == "nodes[0] (narration).config.text"
+        assert problem.message == "nothing to say (the script is blank): write it"
 
     script = {"id": "script", "type": "asset", "asset": {"kind": "text", "text": " "}}
     wired = {**VOICE, "inputs": {"script": "script"}}

@@ -279,3 +279,18 @@ def test_a_brand_kit_adds_its_files_and_one_overlay_per_variant(tmp_path: Path):
     assert (apply.config.position, apply.config.scale) == ("bottom-left", 0.2)
     assert plan.node("host@landscape").brand.colors.primary == "#FF0000"
     assert plan.node("narration").brand is None  # a voice draws nothing
+
+
+def test_the_brand_code_theme_is_render_codes_default_not_its_override():
+    text = textwrap.dedent("""
+        name: themed
+        brand: {code_theme: dracula}
+        nodes:
+          - {id: plain, type: render-code, config: {code: "x = 1", language: python}}
+          - {id: own, type: render-code, config: {code: "x = 1", language: python, theme: monokai}}
+          - {id: cut, type: merge-videos, inputs: {segments: [plain, own]}}
+        """)
+    plan = build_plan(load_text(text, source="themed.yaml").spec)
+    assert plan.node("plain").config.theme == "dracula"
+    assert plan.node("own").config.theme == "monokai"
+    assert "brand.apply" not in plan.order  # no logo, intro or outro: nothing to overlay

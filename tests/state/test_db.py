@@ -251,6 +251,37 @@ def test_node_lifecycle_pending_running_completed(engine: Engine) -> None:
     assert row.updated_at.tzinfo == UTC
 
 
+def test_a_variant_copy_of_a_node_with_long_names_is_recorded(engine: Engine) -> None:
+    """`NODE@VARIANT` of a 64-character id and a 64-character variant name (129), on
+    SQLite and on PostgreSQL, where a VARCHAR's length is enforced."""
+    planned = f"{'n' * 64}@{'v' * 64}"
+    pipeline = db.upsert_pipeline(engine, "demo", SPEC)
+    run = db.create_run(
+        engine, pipeline, mode="placeholder", node_ids_and_types=[(planned, "reframe")]
+    )
+    execution = db.start_node(engine, run.id, planned, provider=None, cache_key="k" * 70)
+    assert db.finish_node(engine, run.id, planned, execution, status="completed", output=REF)
+    db.record_approval(engine, run.id, planned, round=1, decision="approve")
+    assert node(engine, run.id, planned).status == "completed"
+
+
+def test_a_schema_7_database_gains_run_variants_and_longer_node_ids(
+    db_url_factory: Callable[[], str],
+) -> None:
+    engine = db.make_engine(db_url_factory())
+    db.init_db(engine)
+    with engine.begin() as conn:  # as schema 7 made it
+        conn.execute(text("ALTER TABLE runs DROP COLUMN variants"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE node_runs ALTER COLUMN node_id TYPE VARCHAR(64)"))
+        conn.execute(text("UPDATE schema_version SET version = 7"))
+    assert db.init_db(engine) == db.CURRENT_SCHEMA_VERSION
+    assert "variants" in {c["name"] for c in inspect(engine).get_columns("runs")}
+    widths = {c["name"]: c["type"] for c in inspect(engine).get_columns("node_runs")}
+    if engine.dialect.name == "postgresql":
+        assert widths["node_id"].length == 160
+
+
 def test_a_failed_node_records_its_error_and_no_output(engine: Engine) -> None:
     run = new_run(engine)
     execution = db.start_node(engine, run.id, "voice")

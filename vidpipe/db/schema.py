@@ -10,7 +10,7 @@ from sqlmodel import SQLModel, select
 
 from vidpipe.errors import VidpipeError
 
-from .tables import _TABLES, OBSERVABILITY_INDEXES, SchemaVersion, utcnow
+from .tables import _TABLES, OBSERVABILITY_INDEXES, PLANNED_ID_LENGTH, SchemaVersion, utcnow
 
 CURRENT_SCHEMA_VERSION = 8
 
@@ -59,7 +59,17 @@ def _add_observability(conn: Connection) -> None:
 
 
 def _add_variants(conn: Connection) -> None:
+    """Each run's variants, and node ids long enough for a variant's copy of a node
+    (`NODE@VARIANT`); SQLite does not enforce VARCHAR lengths."""
     _add_column(conn, "runs", "variants", "JSON")
+    if conn.dialect.name != "postgresql":
+        return
+    present = set(inspect(conn).get_table_names())  # older schemas lack some of them
+    for table in ("node_runs", "approvals", "cost_entries", "work_claims", "provider_errors"):
+        if table in present:
+            conn.execute(
+                text(f"ALTER TABLE {table} ALTER COLUMN node_id TYPE VARCHAR({PLANNED_ID_LENGTH})")
+            )
 
 
 #: Indexes on older tables that scrapes, alerts and reports read through (schema 7); a

@@ -84,6 +84,11 @@ class Pipeline(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+#: Longest id of a planned node: a file's id (64) `@` a variant's name (64), with room
+#: for the ids a run adds (`brand.apply@...`). Schema 8 widened the columns from 64.
+PLANNED_ID_LENGTH = 160
+
+
 class NodeRow(SQLModel, table=True):
     """One node of a pipeline, as declared (not as run: see NodeRun)."""
 
@@ -148,7 +153,7 @@ class NodeRun(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     run_id: str = Field(foreign_key="runs.id", index=True, max_length=32)
-    node_id: str = Field(max_length=64)
+    node_id: str = Field(max_length=PLANNED_ID_LENGTH)
     type: str = Field(max_length=64)
     position: int = 0
     status: str = Field(default="pending", index=True, max_length=32)
@@ -179,7 +184,7 @@ class Approval(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     run_id: str = Field(foreign_key="runs.id", index=True, max_length=32)
-    node_id: str = Field(max_length=64)
+    node_id: str = Field(max_length=PLANNED_ID_LENGTH)
     round: int = 1
     decision: str = Field(max_length=16)  # approve | reject | revise | timeout
     reviewer: str | None = Field(default=None, max_length=255)
@@ -207,7 +212,7 @@ class CostEntry(SQLModel, table=True):
     estimate: bool = False
     #: billed (a provider call), estimate (a reservation), savings (a paid cache hit). Schema 3.
     kind: str = Field(default="billed", max_length=16, index=True)
-    node_id: str | None = Field(default=None, max_length=64)
+    node_id: str | None = Field(default=None, max_length=PLANNED_ID_LENGTH)
 
 
 class WorkClaim(SQLModel, table=True):
@@ -218,7 +223,7 @@ class WorkClaim(SQLModel, table=True):
 
     cache_key: str = Field(primary_key=True, max_length=128)
     run_id: str = Field(max_length=32)
-    node_id: str = Field(max_length=64)
+    node_id: str = Field(max_length=PLANNED_ID_LENGTH)
     execution_id: str = Field(max_length=32)
     claimed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -244,7 +249,7 @@ class ProviderErrorRow(SQLModel, table=True):
     status: int | None = None
     message: str | None = Field(default=None, sa_type=Text)
     run_id: str | None = Field(default=None, max_length=32, index=True)
-    node_id: str | None = Field(default=None, max_length=64)
+    node_id: str | None = Field(default=None, max_length=PLANNED_ID_LENGTH)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
