@@ -45,7 +45,7 @@ from typing import Any  # noqa: E402
 
 from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
-from providers.fakes import FakeElevenLabs, FakeHeyGen, FakeVeo  # noqa: E402
+from providers.fakes import FakeElevenLabs, FakeHeyGen, FakeVeo, provider_env  # noqa: E402
 
 from flows.pipeline import in_process, run_pipeline  # noqa: E402
 from vidpipe import costs, db, ledger  # noqa: E402
@@ -123,17 +123,7 @@ def fakes():
     for fake in servers.values():
         fake.make_media = lambda name, size: _media(folder, name)
         fake.start()
-    env = {
-        "ELEVENLABS_API_KEY": servers["elevenlabs"].api_key,
-        "VIDPIPE_ELEVENLABS_BASE_URL": servers["elevenlabs"].url,
-        "HEYGEN_API_KEY": servers["heygen"].api_key,
-        "VIDPIPE_HEYGEN_BASE_URL": servers["heygen"].url,
-        "VIDPIPE_VEO_ACCESS_TOKEN": servers["veo3"].api_key,
-        "VIDPIPE_VEO_BASE_URL": servers["veo3"].url,
-        "VIDPIPE_VEO_PROJECT": "bench",
-        "VIDPIPE_VEO_LOCATION": "us-central1",
-    }
-    os.environ.update(env)
+    os.environ.update(provider_env(servers))
     try:
         yield servers
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from providers.fakes import FakeElevenLabs, FakeHeyGen, FakeReplicate, FakeVeo
+from providers.fakes import FakeElevenLabs, FakeHeyGen, FakeReplicate, FakeVeo, provider_env
 
 from vidpipe import db
 from vidpipe.media import VideoTarget, run_ffmpeg, synthetic_clip
@@ -99,19 +99,7 @@ def fakes(home, tmp_path_factory, monkeypatch):
     from vidpipe.providers import heygen
 
     heygen._uploads.clear()  # uploads are remembered per process; ports get reused
-    env = {
-        "ELEVENLABS_API_KEY": servers["elevenlabs"].api_key,
-        "VIDPIPE_ELEVENLABS_BASE_URL": servers["elevenlabs"].url,
-        "HEYGEN_API_KEY": servers["heygen"].api_key,
-        "VIDPIPE_HEYGEN_BASE_URL": servers["heygen"].url,
-        "REPLICATE_API_TOKEN": servers["replicate"].api_key,
-        "VIDPIPE_REPLICATE_BASE_URL": servers["replicate"].url,
-        "VIDPIPE_VEO_ACCESS_TOKEN": servers["veo3"].api_key,
-        "VIDPIPE_VEO_BASE_URL": servers["veo3"].url,
-        "VIDPIPE_VEO_PROJECT": "test-project",
-        "VIDPIPE_VEO_LOCATION": "us-central1",
-    }
-    for key, value in env.items():
+    for key, value in provider_env(servers).items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     yield servers

@@ -926,3 +926,23 @@ class FakeVeo(FakeServer):
                 },
             }
         return Reply.json(200, {"name": name, "done": True, "response": response})
+
+
+#: The credential and base-URL variables that point vidpipe at each fake, by provider.
+_ENV = {
+    "elevenlabs": ("ELEVENLABS_API_KEY", "VIDPIPE_ELEVENLABS_BASE_URL"),
+    "heygen": ("HEYGEN_API_KEY", "VIDPIPE_HEYGEN_BASE_URL"),
+    "replicate": ("REPLICATE_API_TOKEN", "VIDPIPE_REPLICATE_BASE_URL"),
+    "veo3": ("VIDPIPE_VEO_ACCESS_TOKEN", "VIDPIPE_VEO_BASE_URL"),
+}
+
+
+def provider_env(servers: dict[str, FakeServer]) -> dict[str, str]:
+    """The environment that sends vidpipe's live providers to these running fakes."""
+    env = {}
+    for name, fake in servers.items():
+        key, url = _ENV[name]
+        env[key], env[url] = fake.api_key, fake.url
+    if "veo3" in servers:
+        env |= {"VIDPIPE_VEO_PROJECT": "test-project", "VIDPIPE_VEO_LOCATION": "us-central1"}
+    return env
