@@ -40,6 +40,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/cli_startup.py
 
 clean:
 	rm -rf $(VENV) .vidpipe .pytest_cache

@@ -52,11 +52,11 @@ from flows.publishing import publish
 from flows.tracking import Tracker, collect, record
 from tasks import TASKS
 from tasks.approval import decide_gate
-from tasks.caching import predict_cached
 from tasks.live import check_credentials, ensure_concurrency_limits
 from tasks.runtime import RunInfo, effective_provider
 from vidpipe import costs, db, ledger, liveness, media
 from vidpipe.errors import SpecError, VidpipeError
+from vidpipe.estimating import estimate_run
 from vidpipe.pipelines import resolve_pipeline
 from vidpipe.plan import Plan, build_plan
 from vidpipe.preflight import run_problems
@@ -152,20 +152,6 @@ def in_process() -> Iterator[None]:
         return
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
-
-
-def estimate_run(
-    plan: Plan, run: RunInfo, engine: Any, refresh: list[str] | tuple[str, ...] = ()
-) -> costs.PlanEstimate:
-    """The run's cost estimate, with the nodes expected from cache costing nothing."""
-    refreshed = plan.invalidated_by(refresh)
-    return costs.estimate_plan(
-        plan,
-        mode=run.mode,
-        book=ledger.price_book(),
-        cached=predict_cached(plan, run, engine, refreshed),
-        known=costs.read_asset_texts(plan.spec),
-    )
 
 
 def _check_budgets(estimate: costs.PlanEstimate, run: RunInfo, engine: Any) -> None:

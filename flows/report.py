@@ -1,10 +1,22 @@
-"""What a run shows in the Prefect UI: a progress artifact updated as nodes finish, and a
-markdown summary at the end (nodes, cache hits, durations, where the output is)."""
+"""What a run shows in the Prefect UI: a progress artifact updated as nodes end, a
+markdown summary at the end (the published output as a link a browser opens, approval
+decisions, each node's seconds, cost, cache hit and savings), the invoice table, and the
+line a node answered from cache logs to its task run.
+
+The progress artifact counts what the nodes table says (`vidpipe.db.node_runs`): a node
+is finished once its node run is `completed`, `failed` or `skipped`, so a gate counts
+once it is decided, not while it waits. It is updated whenever a node ends, at most once
+per PROGRESS_EVERY_S, and the last change within that time is sent when it is over.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
+import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prefect.artifacts import (
@@ -14,10 +26,13 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from vidpipe import db
+from tasks.runtime import effective_provider, outcome_line, store_for
+from vidpipe import db, graphing, media_server
 from vidpipe.refs import MediaRef
 
-__all__ = ["artifact_key", "progress", "summary", "invoice"]
+__all__ = ["artifact_key", "progress", "progress_text", "summary", "invoice", "log_cache_hit"]
+
+ENDED = ("completed", "failed", "skipped")
 
 
 def artifact_key(*parts: str) -> str:
@@ -27,33 +42,86 @@ def artifact_key(*parts: str) -> str:
 
 
 #: Least seconds between two progress updates of one run while nodes stream in: each is
-#: a server round trip on the flow's thread.
+#: a server round trip.
 PROGRESS_EVERY_S = 1.0
+
+
+def progress_text(rows: Sequence[db.NodeRun], planned: int) -> tuple[float, str]:
+    """The progress artifact's percent and line, from the run's node runs."""
+    total = len(rows) or planned
+    ended = sum(r.status in ENDED for r in rows)
+    cached = sum(bool(r.cache_hit) for r in rows)
+    failed = sum(r.status == "failed" for r in rows)
+    skipped = sum(r.status == "skipped" for r in rows)
+    text = (
+        f"{ended}/{total} nodes finished: {cached} from cache, {failed} failed, {skipped} skipped"
+    )
+    gates = [r.node_id for r in rows if r.type == "approval" and r.status == "running"]
+    if gates:
+        text += f"; waiting for a reviewer at {', '.join(gates)}"
+    return (100.0 * ended / total if total else 100.0), text
 
 
 def progress(tracker: Any, artifact_id: Any, *, throttle: bool = False) -> Any:
     """Create the progress artifact (artifact_id None) or update it; returns its id.
 
-    With `throttle`, an update within PROGRESS_EVERY_S of the previous one is skipped
-    (the caller sends an unthrottled one when a batch of nodes is done)."""
-    now = time.monotonic()
-    if throttle and artifact_id is not None and now - tracker.progress_at < PROGRESS_EVERY_S:
-        return artifact_id
-    total = len(tracker.plan.order)
-    done = len(tracker.done)
-    percent = 100.0 * done / total if total else 100.0
-    text = (
-        f"{done}/{total} nodes finished: {len(tracker.cached)} from cache, "
-        f"{len(tracker.failed)} failed, {len(tracker.skipped)} skipped"
-    )
-    if artifact_id is None:
-        artifact_id = create_progress_artifact(
-            percent, key=artifact_key(tracker.run.pipeline, "progress"), description=text
-        )
-    else:
+    With `throttle`, an update within PROGRESS_EVERY_S of the previous one is postponed
+    to the end of that time (one update then, whatever changed meanwhile)."""
+    with tracker.progress_lock:
+        now = time.monotonic()
+        if throttle and artifact_id is not None and now - tracker.progress_at < PROGRESS_EVERY_S:
+            _update_later(tracker, PROGRESS_EVERY_S - (now - tracker.progress_at))
+            return artifact_id
+        if tracker.progress_timer is not None:
+            tracker.progress_timer.cancel()
+            tracker.progress_timer = None
+        tracker.progress_at = now
+        rows = db.node_runs(tracker.engine, tracker.run.run_id)
+        percent, text = progress_text(rows, len(tracker.plan.order))
+        if artifact_id is None:
+            return create_progress_artifact(
+                percent, key=artifact_key(tracker.run.pipeline, "progress"), description=text
+            )
         update_progress_artifact(artifact_id, percent, description=text)
-    tracker.progress_at = now
-    return artifact_id
+        return artifact_id
+
+
+def _update_later(tracker: Any, delay: float) -> None:
+    """Send the progress after `delay` seconds, unless an update is already due then."""
+    if tracker.progress_timer is not None:
+        return
+    context = contextvars.copy_context()  # this thread's Prefect settings (its API)
+    timer = threading.Timer(delay, context.run, args=(_update_now, tracker))
+    timer.daemon = True
+    tracker.progress_timer = timer
+    timer.start()
+
+
+def _update_now(tracker: Any) -> None:
+    with tracker.progress_lock:
+        if tracker.progress_timer is not threading.current_thread():
+            return  # cancelled, or replaced by an update sent meanwhile
+        tracker.progress_timer = None
+    with contextlib.suppress(Exception):  # progress is shown, never a reason to fail
+        tracker.progress_id = progress(tracker, tracker.progress_id)
+
+
+def log_cache_hit(tracker: Any, node_id: str, state: Any, saved: Any = None) -> None:
+    """The one line of a node Prefect answered from cache (its task body never ran),
+    logged to its task run from wherever its outcome is recorded."""
+    from prefect.logging import get_logger
+
+    node = tracker.plan.node(node_id)
+    provider = effective_provider(node, tracker.run.mode)
+    line = outcome_line(node, provider, None, saved=saved, cache_hit=True)
+    details = state.state_details
+    extra = {
+        "task_run_id": details.task_run_id,
+        "flow_run_id": details.flow_run_id,
+        "task_run_name": node_id,
+    }
+    with contextlib.suppress(Exception):  # a log line never fails a run
+        get_logger("prefect.task_runs").info(line, extra=extra)
 
 
 def invoice(tracker: Any, bill: Any) -> None:
@@ -74,15 +142,80 @@ def _seconds(row: db.NodeRun) -> str:
     return ""
 
 
-def _cost_lines(tracker: Any) -> list[str]:
+def _cell(text: Any, limit: int = 200) -> str:
+    """Text for a table cell: one line, pipes escaped, cut at `limit` characters."""
+    one = " ".join(str(text or "").split())
+    one = one if len(one) <= limit else one[: limit - 1] + "…"
+    return one.replace("|", "\\|")
+
+
+def _usd(value: float | None) -> str:
     from vidpipe import costs
 
-    found = db.get_run(tracker.engine, tracker.run.run_id)
+    return costs.format_usd(value) if value is not None else ""
+
+
+def _cost_lines(found: Any, saved: float) -> list[str]:
+    from vidpipe import costs
+
     estimated, actual = found.estimated_usd or 0.0, found.actual_usd or 0.0
     line = f"**Cost:** estimated {costs.format_usd(estimated)}, billed {costs.format_usd(actual)}"
+    if saved:
+        line += f", saved {costs.format_usd(saved)} by cache hits"
     if costs.flag_overrun(estimated, actual):
         line += " — **over the estimate by more than 20%**"
     return [line, ""]
+
+
+def _revisions_text(revisions: Any) -> str:
+    if not isinstance(revisions, dict):
+        return _cell(revisions) if revisions else ""
+    return "; ".join(
+        f"{node}.{field} = {value!r}"
+        for node, fields in revisions.items()
+        for field, value in (fields.items() if isinstance(fields, dict) else [("", fields)])
+    )
+
+
+def _approval_lines(engine: Any, run_id: str) -> list[str]:
+    decisions = db.approvals(engine, run_id)
+    if not decisions:
+        return []
+    lines = [
+        "**Approval decisions**",
+        "",
+        "| gate | round | decision | reviewer | notes | revisions |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a in decisions:
+        lines.append(
+            f"| {a.node_id} | {a.round} | {a.decision} | {_cell(a.reviewer)} "
+            f"| {_cell(a.notes)} | {_cell(_revisions_text(a.revisions))} |"
+        )
+    return [*lines, ""]
+
+
+def _output_line(store: Any, output: MediaRef, published: str | None) -> str:
+    where = output.model_copy(update={"uri": published}) if published else output
+    return (
+        f"**Output:** {media_server.markdown_link(store, where)} ({output.kind}, "
+        f"{output.duration_s or 0:.1f} s, {output.bytes:,} bytes)"
+    )
+
+
+def _variant_lines(store: Any, variants: list[dict[str, Any]]) -> list[str]:
+    lines = ["| variant | published | duration | bytes |", "|---|---|---|---|"]
+    for v in variants:
+        ref = v["output"] or {}
+        published = "not made"
+        if v["published"] and ref:
+            where = MediaRef(**{**ref, "uri": v["published"]})
+            published = media_server.markdown_link(store, where)
+        lines.append(
+            f"| {v['name']} | {published} "
+            f"| {ref.get('duration_s') or 0:.1f} s | {ref.get('bytes', 0):,} |"
+        )
+    return [*lines, ""]
 
 
 def summary(
@@ -92,9 +225,15 @@ def summary(
     error: str | None,
     variants: list[dict[str, Any]] | None = None,
 ) -> None:
-    """The end-of-run markdown artifact."""
-    run = tracker.run
-    rows = db.node_runs(tracker.engine, run.run_id)
+    """The end-of-run markdown artifact (and the progress artifact's last update)."""
+    run, engine = tracker.run, tracker.engine
+    rows = db.node_runs(engine, run.run_id)
+    found = db.get_run(engine, run.run_id)
+    store = store_for(run)
+    saved: dict[str, float] = {}
+    for entry in db.cost_entries(engine, run_id=run.run_id, kinds=["savings"]):
+        node = entry["node_id"] or ""
+        saved[node] = saved.get(node, 0.0) + float(entry["amount_usd"] or 0)
     lines = [
         f"# {run.pipeline}: {status}",
         "",
@@ -103,35 +242,30 @@ def summary(
         "",
     ]
     if output is not None:
-        lines += [
-            f"**Output:** `{output.uri}` ({output.kind}, "
-            f"{output.duration_s or 0:.1f} s, {output.bytes:,} bytes)",
-            "",
-        ]
+        lines += [_output_line(store, output, found.published_uri), ""]
     if variants and len(variants) > 1:
-        lines += ["| variant | published | duration | bytes |", "|---|---|---|---|"]
-        for v in variants:
-            ref = v["output"] or {}
-            lines.append(
-                f"| {v['name']} | {v['published'] or 'not made'} "
-                f"| {ref.get('duration_s') or 0:.1f} s | {ref.get('bytes', 0):,} |"
-            )
-        lines.append("")
+        lines += _variant_lines(store, variants)
     if error:
         lines += [f"**Error:** {error}", ""]
-    lines += _cost_lines(tracker)
+    lines += _cost_lines(found, sum(saved.values()))
+    lines += _approval_lines(engine, run.run_id)
     lines += [
-        "| node | type | status | cache hit | attempts | seconds | error |",
-        "|---|---|---|---|---|---|---|",
+        "| node | type | status | cache hit | attempts | seconds | cost | saved | error |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        err = (row.error or "").replace("|", "\\|").replace("\n", " ")[:200]
         lines.append(
             f"| {row.node_id} | {row.type} | {row.status} | {'yes' if row.cache_hit else ''} "
-            f"| {row.attempts} | {_seconds(row)} | {err} |"
+            f"| {row.attempts} | {_seconds(row)} | {_usd(row.cost_usd)} "
+            f"| {_usd(saved.get(row.node_id))} | {_cell(row.error)} |"
         )
+    statuses = {row.node_id: row.status for row in rows}
+    graph = graphing.mermaid(tracker.plan, estimate=tracker.estimate, statuses=statuses)
+    lines += ["", "## The pipeline, as it ended", "", "```mermaid", graph, "```"]
     create_markdown_artifact(
         "\n".join(lines),
         key=artifact_key(run.pipeline, "summary"),
         description=f"{run.pipeline} run {run.run_id}: {status}",
     )
+    with contextlib.suppress(Exception):  # nodes skipped at the end count too
+        tracker.progress_id = progress(tracker, tracker.progress_id)

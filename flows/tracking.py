@@ -5,6 +5,7 @@ record itself: a cache hit with its savings, a skip after an upstream failure.""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,8 @@ class Tracker:
     lock: threading.Lock = field(default_factory=threading.Lock)
     estimate: costs.PlanEstimate | None = None
     progress_at: float = 0.0  # when the progress artifact was last updated (monotonic)
+    progress_lock: threading.Lock = field(default_factory=threading.Lock)
+    progress_timer: threading.Timer | None = None  # a postponed update (`report.progress`)
 
     def finished(self, node_id: str) -> None:
         self.done.add(node_id)
@@ -93,6 +96,8 @@ def record(future: PrefectFuture[MediaRef], tracker: Tracker) -> None:
         with tracker.lock:
             tracker.done.add(node_id)
         event.set()
+    with contextlib.suppress(Exception):  # shown as it happens, also while a gate waits
+        tracker.progress_id = report.progress(tracker, tracker.progress_id, throttle=True)
 
 
 def _record_outcome(future: PrefectFuture[MediaRef], tracker: Tracker, node_id: str) -> None:
@@ -105,7 +110,7 @@ def _record_outcome(future: PrefectFuture[MediaRef], tracker: Tracker, node_id: 
         if state.name == "Cached":
             tracker.cached.add(node_id)
             db.record_cache_hit(tracker.engine, run_id, node_id, output=ref)
-            _record_savings(tracker, node_id)
+            report.log_cache_hit(tracker, node_id, state, _record_savings(tracker, node_id))
     elif state.is_failed() or state.is_crashed():
         tracker.failed[node_id] = _state_error(future)
     else:  # NotReady: an upstream node failed
@@ -113,14 +118,15 @@ def _record_outcome(future: PrefectFuture[MediaRef], tracker: Tracker, node_id: 
         db.skip_nodes(tracker.engine, run_id, [node_id], "an upstream node failed")
 
 
-def _record_savings(tracker: Tracker, node_id: str) -> None:
-    """A cache hit on work this run would have paid for: record the money not spent."""
+def _record_savings(tracker: Tracker, node_id: str) -> Any:
+    """A cache hit on work this run would have paid for: record the money not spent (and
+    return it; None when nothing would have been paid)."""
     node = tracker.plan.node(node_id)
     if tracker.estimate is None or effective_provider(node, tracker.run.mode) in (
         None,
         "placeholder",
     ):
-        return
+        return None
     estimate = tracker.estimate.by_id.get(node_id)
     if estimate is not None:
         ledger.record_savings(
@@ -131,6 +137,8 @@ def _record_savings(tracker: Tracker, node_id: str) -> None:
             estimate=estimate,
             video=tracker.run.video_for(node),
         )
+        return estimate.usd
+    return None
 
 
 def _state_error(future: PrefectFuture[MediaRef]) -> str:

@@ -1,8 +1,11 @@
 """`approval`: a gate that a reviewer decides before the work after it may start.
 
 Only a flow run can pause, so a gate is decided by the flow calling `decide_gate` (not a
-task run). For each round it publishes a review artifact, records the run as
-`awaiting_approval`, and pauses with `pause_flow_run` until a `ReviewDecision` arrives
+task run). For each round it publishes a review artifact (each item with its title, a
+thumbnail linking to the media a browser opens, what it was made from, its kind, duration,
+size and cost; what approving unlocks, at live prices too in a placeholder run; the
+decisions of earlier rounds; the commands), records the run as `awaiting_approval`, and
+pauses with `pause_flow_run` until a `ReviewDecision` arrives
 (from the Prefect UI's resume form or `vidpipe approve|reject|revise`). Every decision is
 recorded. `revise` applies config changes to nodes upstream of the gate, validated like
 the file itself; the flow re-runs those nodes and what depends on them up to the gate
@@ -13,6 +16,7 @@ the file itself; the flow re-runs those nodes and what depends on them up to the
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -129,64 +133,180 @@ def apply_revisions(
     return result.spec
 
 
-def _view_link(store: Any, ref: MediaRef) -> str:
-    """Where a reviewer can see an item: a presigned link (with a thumbnail for images)
-    where the store can serve one (S3), else its location."""
-    presign = getattr(store, "presigned_url", None)
-    if presign is None:
-        return f"`{ref.uri}`"
-    url = presign(ref)
-    return f"![{ref.kind}]({url})" if ref.kind == "image" else f"[open]({url})"
+#: How much of a text item, or of a prompt, the review page shows.
+TEXT_CHARS = 300
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}<>#|!~])")
+
+
+def _plain(text: str, limit: int = TEXT_CHARS) -> str:
+    """User text shown as it is: one paragraph, cut at `limit` characters, with Markdown
+    and HTML characters escaped (a prompt never becomes a link, a tag or a table)."""
+    one = " ".join(text.split())
+    one = one if len(one) <= limit else one[: limit - 1].rstrip() + "…"
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", one)
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
+def _source_text(plan: Plan, item: str, outputs: dict[str, MediaRef], store: Any):
+    """What an item was made from: its `prompt` or `text` setting, else the text of its
+    `prompt` or `script` input. (label, text), or None."""
+    node = plan.node(item)
+    for name in ("prompt", "text"):
+        value = getattr(node.config, name, None)
+        if isinstance(value, str) and value.strip():
+            return name, value
+    for slot in ("prompt", "script"):
+        for upstream in node.inputs.get(slot, ()):
+            ref = outputs.get(upstream)
+            if ref is not None and ref.kind == "text":
+                return slot, store.open_text(ref)
+    return None
+
+
+def _item_cost(item: str, row: Any, tracker: Any) -> str:
+    """What making the item cost: billed (or from cache), with its live price in a
+    placeholder run."""
+    from vidpipe import costs
+
+    estimate = tracker.estimate.by_id.get(item) if tracker.estimate is not None else None
+    if row is not None and row.cache_hit:
+        text = "from cache"
+    elif row is not None and row.cost_usd is not None:
+        text = f"{costs.format_usd(row.cost_usd)} billed"
+    elif estimate is not None:
+        text = f"{costs.format_usd(estimate.usd)} estimated"
+    else:
+        text = costs.format_usd(0)
+    if tracker.run.mode == "placeholder" and estimate is not None and estimate.live_usd:
+        text += f" ({costs.format_usd(estimate.live_usd)} at live prices)"
+    return text
+
+
+def _item_lines(number: int, plan: Plan, item: str, ref: MediaRef, tracker: Any, row: Any):
+    """One item of the review page: its title, a thumbnail linking to the media (images,
+    videos), a link, what it is and cost, and the prompt or text it was made from."""
+    from tasks.runtime import store_for
+    from vidpipe import media_server
+
+    store = store_for(tracker.run)
+    node = plan.node(item)
+    title = node.title or item
+    lines = [f"## {number}. {_plain(title, 120)} (`{item}`)", ""]
+    try:
+        thumb = media_server.thumbnail_url(store, ref)
+        media = media_server.browser_url(store, ref)
+    except (VidpipeError, OSError) as exc:  # the page is still worth showing without them
+        get_run_logger().warning("no media link for review item %s: %s", item, exc)
+        thumb, media = None, None
+    if thumb and media:  # an HTML block: Prefect's Markdown shows no image inside a link
+        link, src = html.escape(media), html.escape(thumb)
+        picture = f'<a href="{link}"><img src="{src}" alt="{item}"></a>'
+        lines += [f"<div>{picture}</div>", ""]
+    duration = f"{ref.duration_s:.1f} s" if ref.duration_s else ""
+    opens = {"image": "open the image", "video": "play the video", "audio": "listen"}
+    label = opens.get(ref.kind, "open the text") + (f" ({duration})" if duration else "")
+    facts = [
+        f"[{label}]({media})" if media else f"`{ref.uri}`",
+        f"kind: {ref.kind}",
+        f"duration: {duration or '-'}",
+        f"size: {_size(ref.bytes)}",
+        f"cost: {_item_cost(item, row, tracker)}",
+    ]
+    lines += [" · ".join(facts), ""]
+    try:
+        source = _source_text(plan, item, tracker.outputs, store)
+        text = store.open_text(ref) if ref.kind == "text" else None
+    except (VidpipeError, OSError) as exc:
+        get_run_logger().warning("review item %s: its text cannot be read: %s", item, exc)
+        source = text = None
+    if source is not None:
+        lines += [f"**{source[0].capitalize()}:** {_plain(source[1])}", ""]
+    if text is not None:
+        lines += [f"> {_plain(text)}", ""]
+    return lines
 
 
 def _money_lines(plan: Plan, gate: str, tracker: Any) -> list[str]:
-    """The cost so far and what approving unlocks, from the ledger and the run's estimate."""
+    """The cost so far and what approving unlocks, from the ledger and the run's estimate
+    (with live prices in a placeholder run)."""
     from vidpipe import costs, ledger
 
     spent = ledger.spent(tracker.engine, run_id=tracker.run.run_id)
     held = plan.gated_by(gate)
-    unlocked = (
-        sum(
-            (n.marginal_usd for n in tracker.estimate.nodes if n.node_id in held),
-            costs.money(0),
-        )
-        if tracker.estimate is not None
-        else costs.money(0)
-    )
-    return [
+    nodes = [n for n in tracker.estimate.nodes if n.node_id in held] if tracker.estimate else []
+    unlocked = sum((n.marginal_usd for n in nodes), costs.money(0))
+    live = sum((n.live_marginal_usd for n in nodes), costs.money(0))
+    line = (
         f"Cost so far: {costs.format_usd(spent)}; approving unlocks an estimated "
-        f"{costs.format_usd(unlocked)}.",
-        "",
-    ]
+        f"{costs.format_usd(unlocked)}"
+    )
+    if tracker.run.mode == "placeholder":
+        line += f" in this placeholder run ({costs.format_usd(live)} at live prices)"
+    return [line + ".", ""]
+
+
+def _history_lines(engine: Any, run_id: str, gate: str) -> list[str]:
+    """The gate's earlier decisions: who asked for what, and why."""
+    earlier = [a for a in db.approvals(engine, run_id) if a.node_id == gate]
+    if not earlier:
+        return []
+    lines = ["## Revision history", ""]
+    for a in earlier:
+        who = _plain(a.reviewer, 80) if a.reviewer else "a reviewer"
+        changes = [
+            f"`{node}.{name}` = {_plain(repr(value), 120)}"
+            for node, fields in (a.revisions or {}).items()
+            if isinstance(fields, dict)
+            for name, value in fields.items()
+        ]
+        text = f"- Round {a.round}: **{a.decision}** by {who}, {a.decided_at:%Y-%m-%d %H:%M} UTC"
+        if changes:
+            text += f"; changed {', '.join(changes)}"
+        if a.notes:
+            text += f". Notes: {_plain(a.notes)}"
+        lines.append(text)
+    return [*lines, ""]
 
 
 def _review_markdown(plan: Plan, gate: str, round_: int, tracker: Any, note: str | None) -> str:
-    from tasks.runtime import store_for
-
     outputs: dict[str, MediaRef] = tracker.outputs
-    store = store_for(tracker.run)
     node = plan.node(gate)
-    lines = [f"# Review: {node.title or gate} (round {round_})", ""]
-    if node.config.instructions:
-        lines += [f"> {node.config.instructions}", ""]
-    if note:
-        lines += [f"**{note}**", ""]
-    lines += ["| item | kind | duration | where |", "|---|---|---|---|"]
-    for item in plan.deps[gate]:
-        ref = outputs.get(item)
-        if ref is None:
-            continue
-        duration = f"{ref.duration_s:.1f} s" if ref.duration_s else ""
-        lines.append(f"| {item} | {ref.kind} | {duration} | {_view_link(store, ref)} |")
-    held = sorted(plan.gated_by(gate))
     run_id = tracker.run.run_id
-    lines += ["", *_money_lines(plan, gate, tracker)]
+    lines = [f"# Review: {_plain(node.title or gate, 120)} (round {round_})", ""]
+    if node.config.instructions:
+        lines += [f"> {_plain(node.config.instructions, 2000)}", ""]
+    if note:
+        lines += [f"**{_plain(note, 2000)}**", ""]
+    items = [i for i in plan.deps[gate] if outputs.get(i) is not None]
+    rows = {r.node_id: r for r in db.node_runs(tracker.engine, run_id)}
+    lines += ["| item | kind | duration | size | cost |", "|---|---|---|---|---|"]
+    for item in items:
+        ref = outputs[item]
+        duration = f"{ref.duration_s:.1f} s" if ref.duration_s else ""
+        cost = _item_cost(item, rows.get(item), tracker)
+        lines.append(f"| {item} | {ref.kind} | {duration} | {_size(ref.bytes)} | {cost} |")
+    lines.append("")
+    for number, item in enumerate(items, 1):
+        lines += _item_lines(number, plan, item, outputs[item], tracker, rows.get(item))
+    held = sorted(plan.gated_by(gate))
+    lines += ["## Deciding", "", *_money_lines(plan, gate, tracker)]
+    lines += [f"Approving starts: {', '.join(held) or 'nothing more'}.", ""]
+    lines += _history_lines(tracker.engine, run_id, gate)
+    revisable = sorted({plan.node(n).source_id for n in plan.upstream(gate)})
     lines += [
-        f"Approving starts: {', '.join(held) or 'nothing more'}.",
+        "Decide in the resume form (Resume, at the top of the run's page), or from a terminal:",
         "",
-        "Decide in the resume form (approve, reject, or revise with revisions), or from a "
-        f"terminal: `vidpipe approve {run_id}`, `vidpipe reject {run_id} --notes ...`, "
-        f"`vidpipe revise {run_id} --set NODE.FIELD=VALUE`.",
+        f"- approve: `vidpipe approve {run_id} --reviewer NAME`",
+        f'- reject: `vidpipe reject {run_id} --notes "what is wrong"`',
+        f"- revise: `vidpipe revise {run_id} --set NODE.FIELD=VALUE --reviewer NAME` "
+        f"(NODE: {', '.join(revisable)})",
     ]
     return "\n".join(lines)
 
@@ -204,7 +324,7 @@ def decide_gate(
     `rerun(plan, nodes)` runs the given nodes of a revised plan again, waits for them, and
     says whether all of them completed.
     """
-    from flows.report import artifact_key
+    from flows.report import artifact_key, progress
     from vidpipe.plan import build_plan
 
     logger = get_run_logger()
@@ -222,6 +342,7 @@ def decide_gate(
                 description=f"Review {gate} (round {round_}) of run {run.run_id}",
             )
             db.set_run_status(engine, run.run_id, "awaiting_approval")
+            tracker.progress_id = progress(tracker, tracker.progress_id)  # the gate waits
             logger.info("gate %s waits for a reviewer (timeout %s s)", gate, config.timeout_s)
             pauses += 1
             try:

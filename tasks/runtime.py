@@ -64,6 +64,7 @@ __all__ = [
     "is_transient",
     "input_error",
     "check_node",
+    "outcome_line",
 ]
 
 # No Prefect `timeout_seconds`: on the thread-pool runner it cannot interrupt blocking
@@ -203,6 +204,7 @@ def _run_node(
     inputs: dict[str, list[MediaRef]],
     run: RunInfo,
 ) -> MediaRef:
+    began = time.monotonic()
     engine = db.make_engine(run.database_url)
     provider = effective_provider(node, run.mode)
     cache_key = base_key(node, inputs, run)
@@ -215,10 +217,13 @@ def _run_node(
     if paid:
         done = _claim_or_wait(engine, run, node, cache_key, execution_id, store)
         if done is not None:
-            return _answered_elsewhere(engine, run, node, inputs, execution_id, done, store)
+            return _answered_elsewhere(
+                engine, run, node, inputs, execution_id, done, store, began=began
+            )
     if resume_job_id:  # this execution polls a job another one paid for: say so
         db.record_external_job(engine, run.run_id, node.id, execution_id, resume_job_id)
     reservation = estimate = ctx = None
+    jobs: list[str] = [resume_job_id] if resume_job_id else []
     try:
         check_node(node, inputs, run, store)
         if provider not in (None, "placeholder"):
@@ -231,8 +236,9 @@ def _run_node(
             run=run,
             store=store,
             resume_job_id=resume_job_id,
-            on_job=lambda job_id: db.record_external_job(
-                engine, run.run_id, node.id, execution_id, job_id
+            on_job=lambda job_id: (
+                jobs.append(job_id),
+                db.record_external_job(engine, run.run_id, node.id, execution_id, job_id),
             ),
         )
         made = execute(node, inputs, ctx)
@@ -286,7 +292,32 @@ def _run_node(
     )
     if paid:
         _release_after(engine, cache_key, execution_id)
+    job = jobs[-1] if jobs else None
+    _log(
+        outcome_line(
+            node, provider, time.monotonic() - began, usage=made.usage, job_id=job, billed=cost
+        )
+    )
     return ref
+
+
+def outcome_line(node: NodeSpec, provider: str | None, seconds: float | None, **what: Any) -> str:
+    """The one line a node execution logs: what did the work (provider and model, or local
+    work), the provider's job, seconds, billed or saved dollars, cache hit or miss. `what`:
+    `usage`, `job_id`, `billed`, `saved`, `cache_hit`."""
+    usage: Usage | None = what.get("usage")
+    who = f"provider {provider}" if provider else "local work"
+    if usage is not None:
+        who += f" for {usage.stands_in_for}" if usage.stands_in_for else f", model {usage.model}"
+    parts = [
+        f"{node.id} ({node.type}): {who}",
+        f"job {what['job_id']}" if what.get("job_id") else "",
+    ]
+    parts.append(f"{seconds:.2f} s" if seconds is not None else "")
+    for word in ("billed", "saved"):
+        parts.append(f"{word} {costs.format_usd(what[word])}" if what.get(word) is not None else "")
+    parts.append("cache hit" if what.get("cache_hit") else "cache miss")
+    return ", ".join(p for p in parts if p)
 
 
 def _claim_or_wait(
@@ -335,6 +366,8 @@ def _answered_elsewhere(
     execution_id: str,
     ref: MediaRef,
     store: MediaStore,
+    *,
+    began: float,
 ) -> MediaRef:
     """Finish a node with the output another execution paid for: a cache hit, with the
     money this run did not spend recorded as savings."""
@@ -350,6 +383,8 @@ def _answered_elsewhere(
         estimate=estimate,
         video=run.video_for(node),
     )
+    seconds, provider = time.monotonic() - began, effective_provider(node, run.mode)
+    _log(outcome_line(node, provider, seconds, saved=estimate.usd, cache_hit=True))
     return ref
 
 

@@ -29,11 +29,10 @@ import logging
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 
 from sqlalchemy import Engine
 
-from vidpipe import costs, db, observers
+from vidpipe import costs, db, estimating, observers
 from vidpipe.errors import BudgetError
 from vidpipe.refs import Usage
 from vidpipe.settings import get_settings
@@ -57,15 +56,9 @@ _log = logging.getLogger(__name__)
 _reserving = threading.Lock()
 
 
-@lru_cache(maxsize=4)
-def _book(overrides: str | None) -> costs.PriceBook:
-    return costs.PriceBook.load(overrides=overrides)
-
-
 def price_book() -> costs.PriceBook:
     """The price book with the operator's overrides (`VIDPIPE_PRICE_OVERRIDES`)."""
-    path = get_settings().price_overrides
-    return _book(str(path) if path else None)
+    return estimating.price_book()
 
 
 def daily_limits() -> costs.DailyLimits:

@@ -60,10 +60,6 @@ class LocalServer:
     supervisor: str  # the supervising process, as a `vidpipe.liveness` token
     started_at: float
 
-    def run_page(self, flow_run_id: str) -> str:
-        """The Prefect UI's page of one flow run."""
-        return f"{self.ui_url}/runs/flow-run/{flow_run_id}"
-
 
 def folder(home: Path) -> Path:
     return Path(home).resolve() / "server"

@@ -124,11 +124,31 @@ class Settings(BaseSettings):
     prefect_api_url: str | None = Field(
         None, validation_alias="PREFECT_API_URL", description="A Prefect server to use"
     )
+    media_url: str = Field(
+        "http://127.0.0.1:8765",
+        description="Where reviewers' browsers reach `vidpipe media serve` (links to a "
+        "local media store)",
+    )
+    media_signing_key: SecretStr | None = Field(
+        None,
+        description="The key media links are signed with; unset: a random one kept in "
+        "VIDPIPE_HOME/media-link.key (mode 0600)",
+    )
+    media_link_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="Seconds a media link stays valid"
+    )
     allow_networks: AllowNetworks = Field(
         default_factory=list,
         description="Private networks asset URLs may reach anyway (CIDRs: JSON list or "
         "comma-separated, e.g. 127.0.0.0/8,10.1.0.0/16)",
     )
+
+    @field_validator("media_url")
+    @classmethod
+    def _media_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"{value!r} is not an http(s) URL, e.g. http://127.0.0.1:8765")
+        return value.rstrip("/")
 
     @field_validator("alert_block")
     @classmethod

@@ -98,10 +98,11 @@ def test_a_budget_that_runs_out_stops_exactly_the_node_that_would_pass_it(
     from vidpipe.plan import build_plan
     from vidpipe.spec import load_spec
 
-    # b-roll waits for the host, so the order of reservations (and so which node the
-    # budget stops) does not depend on thread timing.
-    sequential = LIVE.replace(
-        "    inputs: {image: frame}\n", "    inputs: {image: frame}\n    after: [host]\n"
+    # One node after another (frame, voice, host, b-roll), so the order of reservations
+    # (and so which node the budget stops) does not depend on thread timing.
+    voice, broll = "    inputs: {script: script}\n", "    inputs: {image: frame}\n"
+    sequential = LIVE.replace(broll, broll + "    after: [host]\n").replace(
+        voice, voice + "    after: [frame]\n"
     )
     path = write_pipeline("live", sequential)
     estimate = costs.estimate_plan(

@@ -1,15 +1,30 @@
-"""A reviewer approves a paused run in the Prefect UI, in a real browser.
+"""A reviewer decides a paused run in the Prefect UI, in a real browser.
 
 A real `prefect server` (UI on) runs on a free loopback port with a PREFECT_HOME of its
-own; `vidpipe run` runs a small gated placeholder pipeline in another process against it;
-once vidpipe's database says `awaiting_approval` and the flow run is PAUSED, headless
-Chromium (Debian's `chromium`, driven by Playwright's Python package with
-`executable_path`; Playwright's own browser downloads do not work here) opens the run's
-page, clicks Resume, fills the form Prefect generates from `ReviewDecision`'s JSON schema
-(decision, notes, reviewer) and submits it. The `vidpipe run` process must then exit 0,
-the run be `completed`, and the approval be recorded with the reviewer and notes.
+own; `vidpipe run` runs a small gated placeholder pipeline in another process against it,
+and `vidpipe media serve` serves its media store (the same home, so the same signing
+key). Once vidpipe's database says `awaiting_approval` and the flow run is PAUSED,
+headless Chromium (Debian's `chromium`, driven by Playwright's Python package with
+`executable_path`; Playwright's own browser downloads do not work here) opens the review
+artifact's page: every picture on it must have loaded (`naturalWidth > 0`: thumbnails
+served by the media endpoint) and every media link must answer 200. Then it opens the
+run's page, clicks Resume, fills the form Prefect generates from `ReviewDecision`'s JSON
+schema (decision, notes, reviewer) and submits it. The `vidpipe run` process must then
+exit 0, the run be `completed`, and the approval be recorded with the reviewer and notes.
 
-Two things about Prefect 3.8.8's UI that the test depends on:
+What Prefect 3.8.8's UI does with the review page's Markdown (its own renderer, not
+HTML from a Markdown library):
+
+- `![alt](url)` becomes an `<img>`, and `[text](url)` a link opening a new tab; but a
+  link's content is its raw text, so `[![thumb](a)](b)` shows the characters, not the
+  picture. The review page writes a linked thumbnail as an HTML block instead
+  (`<div><a href=...><img src=...></a></div>` on a line of its own), which the UI passes
+  through DOMPurify and shows as it is.
+- Inline HTML in a paragraph is sanitized tag by tag (an `<a>` closes at once), so the
+  HTML must be a block of its own, opened by a block tag (`<div>`): a line starting with
+  `<a ...>` is a block only when nothing follows the tag on that line.
+
+Two things about Prefect 3.8.8's UI that the resume form depends on:
 
 - The UI's JavaScript calls the API at PREFECT_UI_API_URL, which defaults to port 4200
   whatever `--port` says ("Can't connect to Server API at http://127.0.0.1:4200/api"), so
@@ -21,8 +36,9 @@ Two things about Prefect 3.8.8's UI that the test depends on:
   focusin on the select button). Opening it from the keyboard (focus the select, press
   Space) keeps it open; then the option is clicked as a user would.
 
-A screenshot of the filled form is saved in the test's tmp_path (printed; `pytest -s`
-shows it). Everything started here is stopped here, also on failure. 30-50 s on 2 cores.
+Screenshots of the review page and of the filled form are saved in the test's tmp_path
+(printed; `pytest -s` shows them). Everything started here is stopped here, also on
+failure. 30-60 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -69,9 +85,14 @@ name: gated-ui
 video: {width: 160, height: 90, fps: 10}
 nodes:
   - {id: frame, type: generate-image, config: {provider: replicate, prompt: "a red sky"}}
+  - id: clip
+    type: generate-animation
+    title: The sky moves
+    inputs: {image: frame}
+    config: {provider: veo3, prompt: "clouds drifting", duration_s: 2}
   - id: review
     type: approval
-    inputs: {items: [frame]}
+    inputs: {items: [frame, clip]}
     config: {instructions: "Is the sky right?", timeout_s: 600}
   - id: shot
     type: generate-animation
@@ -123,6 +144,39 @@ def prefect_server(tmp_path: Path) -> Iterator[Server]:
 
 
 @dataclass
+class Media:
+    url: str  # VIDPIPE_MEDIA_URL: where `vidpipe media serve` listens
+    home: Path  # the vidpipe home it serves (and the run writes to)
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Iterator[Media]:
+    """`vidpipe media serve` for the run's home, on a free loopback port."""
+    home = tmp_path / "vidpipe-home"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "media-serve.err"
+    env = clean_env(VIDPIPE_HOME=str(home), VIDPIPE_MEDIA_URL=url)
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vidpipe.cli", "media", "serve"],
+            cwd=tmp_path,
+            env=env,
+            stderr=err,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "media links:" not in tail(log):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"vidpipe media serve did not start:\n{tail(log)}")
+            time.sleep(0.2)
+        yield Media(url, home)
+    finally:
+        stop([proc])
+
+
+@dataclass
 class VidpipeRun:
     proc: subprocess.Popen[bytes]
     home: Path
@@ -134,7 +188,7 @@ class VidpipeRun:
 
 
 @pytest.fixture
-def start_run(tmp_path: Path, prefect_server: Server) -> Iterator:
+def start_run(tmp_path: Path, prefect_server: Server, media: Media) -> Iterator:
     """Start `vidpipe run FILE` in another process on the test server; stopped at the end
     if it is still running."""
     started: list[VidpipeRun] = []
@@ -149,6 +203,7 @@ def start_run(tmp_path: Path, prefect_server: Server) -> Iterator:
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             PREFECT_LOGGING_LEVEL="WARNING",
             VIDPIPE_HOME=str(home),
+            VIDPIPE_MEDIA_URL=media.url,
         )
         stdout, stderr = tmp_path / "vidpipe-run.out", tmp_path / "vidpipe-run.err"
         with stdout.open("wb") as out, stderr.open("wb") as err:
@@ -201,6 +256,79 @@ def _wait_paused(run: VidpipeRun, server: Server):
     )
 
 
+def _browser(pw, tmp_path: Path):
+    browser = pw.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),  # a new, empty --user-data-dir
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_FLAGS,
+        viewport={"width": 1400, "height": 1000},
+    )
+    browser.set_default_timeout(UI_TIMEOUT_MS)
+    return browser
+
+
+def _review_artifact_id(server: Server, flow_run_id: str) -> str:
+    response = httpx.post(
+        f"{server.api_url}/artifacts/filter",
+        json={
+            "artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "type": {"any_": ["markdown"]}}
+        },
+        timeout=10,
+    )
+    response.raise_for_status()
+    found = [a for a in response.json() if (a.get("key") or "").endswith("-review-review")]
+    assert found, f"no review artifact for flow run {flow_run_id}: {response.json()}"
+    return found[0]["id"]
+
+
+def _read_the_review_page(server: Server, media: Media, flow_run_id: str, tmp_path: Path):
+    """Open the review artifact in headless Chromium: every picture loaded, every media
+    link answering 200. Returns (the page's screenshot, pictures, links)."""
+    from playwright.sync_api import sync_playwright
+
+    page_png = tmp_path / "review-page.png"
+    artifact_id = _review_artifact_id(server, flow_run_id)
+    with sync_playwright() as pw:
+        browser = _browser(pw, tmp_path)
+        try:
+            page = browser.new_page()
+            try:
+                page.goto(f"{server.url}/artifacts/artifact/{artifact_id}")
+                page.get_by_text("Is the sky right?").wait_for()
+                page.wait_for_function(
+                    """() => {
+                        const pictures = [...document.querySelectorAll('.markdown-renderer img')];
+                        return pictures.length >= 2
+                            && pictures.every(p => p.complete && p.naturalWidth > 0);
+                    }"""
+                )
+                pictures = page.eval_on_selector_all(
+                    ".markdown-renderer img",
+                    "els => els.map(e => [e.currentSrc, e.naturalWidth])",
+                )
+                links = page.eval_on_selector_all(
+                    ".markdown-renderer a[href]", "els => els.map(e => e.href)"
+                )
+                page.screenshot(path=str(page_png), full_page=True)
+                print(f"\nscreenshot of the review page: {page_png}")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+                    (tmp_path / "failure.html").write_text(page.content())
+                    print(f"\nUI at the failure: {tmp_path / 'failure.png'}, failure.html")
+                raise
+        finally:
+            browser.close()
+    media_links = [u for u in links if u.startswith(f"{media.url}/media/")]
+    assert len(media_links) >= 4, f"two thumbnails and two links expected: {links}"
+    for url in media_links:
+        response = httpx.get(url, timeout=10)
+        assert response.status_code == 200, (url, response.status_code)
+    assert all(width > 0 and src.startswith(media.url) for src, width in pictures), pictures
+    return page_png, pictures, media_links
+
+
 def _approve_in_the_browser(server: Server, flow_run_id: str, tmp_path: Path) -> Path:
     """Fill and submit the resume form in headless Chromium; returns the screenshot of the
     filled form. On failure, the page's screenshot and HTML are left in tmp_path."""
@@ -208,15 +336,8 @@ def _approve_in_the_browser(server: Server, flow_run_id: str, tmp_path: Path) ->
 
     form_png = tmp_path / "review-form.png"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),  # a new, empty --user-data-dir
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000},
-        )
+        browser = _browser(pw, tmp_path)
         try:
-            browser.set_default_timeout(UI_TIMEOUT_MS)
             page = browser.new_page()
             try:
                 page.goto(f"{server.url}/runs/flow-run/{flow_run_id}")
@@ -267,13 +388,18 @@ def _approve_in_the_browser(server: Server, flow_run_id: str, tmp_path: Path) ->
 
 
 def test_a_reviewer_approves_a_paused_run_in_the_prefect_ui(
-    tmp_path: Path, prefect_server: Server, start_run
+    tmp_path: Path, prefect_server: Server, media: Media, start_run
 ) -> None:
     from vidpipe import db
 
     run = start_run(GATED)
     engine, row = _wait_paused(run, prefect_server)
     assert db.approvals(engine, row.id) == [], "nothing decided before the reviewer"
+
+    page_png, pictures, links = _read_the_review_page(
+        prefect_server, media, row.flow_run_id, tmp_path
+    )
+    assert page_png.stat().st_size > 0 and len(pictures) == 2
 
     form_png = _approve_in_the_browser(prefect_server, row.flow_run_id, tmp_path)
     assert form_png.stat().st_size > 0
@@ -289,6 +415,7 @@ def test_a_reviewer_approves_a_paused_run_in_the_prefect_ui(
     assert finished.status == "completed", finished
     assert {n.node_id: n.status for n in db.node_runs(engine, row.id)} == {
         "frame": "completed",
+        "clip": "completed",
         "review": "completed",
         "shot": "completed",
     }

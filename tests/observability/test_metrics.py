@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -147,8 +148,9 @@ def test_a_scrape_counts_what_the_database_holds(engine, served, monkeypatch) ->
 
 
 @pytest.mark.integration
-def test_the_same_numbers_on_postgresql(pg_url, monkeypatch, home) -> None:
-    monkeypatch.setenv("VIDPIPE_DATABASE_URL", pg_url)
+def test_the_same_numbers_on_postgresql(pg_cluster, monkeypatch, home) -> None:
+    fresh = pg_cluster.create_database(f"vidpipe_metrics_{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("VIDPIPE_DATABASE_URL", fresh)  # its own: counts see only this test
     get_settings.cache_clear()
     engine = db.make_engine()
     db.init_db(engine)

@@ -21,7 +21,6 @@ from pathlib import Path
 from PIL import ImageFont
 
 from vidpipe.catalogue import CAPTION_FONTS
-from vidpipe.media import font_path
 
 __all__ = [
     "DEFAULT_FONT",
@@ -45,6 +44,8 @@ def font_file(name: str) -> Path:
     """The file of a bundled caption font (`DejaVuSans` -> .../fonts/DejaVuSans.ttf)."""
     if name not in CAPTION_FONTS:
         raise ValueError(f"unknown caption font {name!r}; one of {', '.join(CAPTION_FONTS)}")
+    from vidpipe.media import font_path  # imported here: validate need not load FFmpeg's layer
+
     return font_path(f"{name}.ttf")
 
 

@@ -19,6 +19,7 @@ Its files:
     server.py         `serve` and `server start|stop|status`
     reviews.py        `approve`, `reject` and `revise`
     observe.py        `metrics`, `alerts` and `report`
+    media.py          `media serve`: signed links to the local media store, for browsers
     __main__.py       `python -m vidpipe.cli`
 """
 
@@ -32,7 +33,7 @@ from vidpipe.cli.prefect_setup import local_server, prepare_prefect
 # Importing a command module registers its commands on `app`, in this order: the order
 # `vidpipe --help` lists them in.
 from vidpipe.cli import pipeline, running, inspection, server, reviews  # noqa: F401
-from vidpipe.cli import observe  # noqa: F401
+from vidpipe.cli import observe, media  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main", "local_server", "prepare_prefect", "show_document"]

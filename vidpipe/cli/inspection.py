@@ -7,16 +7,23 @@ import sys
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from vidpipe.cli.application import app
 from vidpipe.cli.documents import (
+    ENDED,
     STATUS_STYLE,
     _engine,
-    _invoice,
     _nodes_table,
+    duration,
+    fit_table,
     output_lines,
+    run_cost,
+    run_seconds,
     show_document,
+    usd,
 )
 from vidpipe.cli.output import JsonOpt, RunArg, _emit_json, _fail, out, since_date
 from vidpipe.errors import SpecError, VidpipeError
@@ -87,15 +94,29 @@ def show(
     if as_json:
         _emit_json(doc)
         return
+    width = out.width
     run_doc = doc["run"]
+    status = f"{run_doc['status']} (mode {run_doc['mode']})"
+    run_id = run_doc["id"]
+    if len(run_doc["pipeline"]) + len(run_id) + len(status) + 6 > width:
+        run_id = run_id[:8]
     out.print(
-        f"[bold]{run_doc['pipeline']}[/bold] run {run_doc['id']}: {run_doc['status']} "
-        f"(mode {run_doc['mode']})",
+        f"[bold]{run_doc['pipeline']}[/bold] run {run_id}: {status}",
         highlight=False,
+        no_wrap=True,
+        overflow="ellipsis",
     )
     if run_doc["error"]:
         out.print(f"error: {run_doc['error']}", style="red", highlight=False, markup=False)
-    out.print(_nodes_table(doc))
+    took = duration(run_seconds(run_doc))
+    timing = f"took {took}" if run_doc["finished_at"] else f"{run_doc['status']} for {took}"
+    estimate = run_doc["estimated_usd"]
+    cost = f"cost {usd(run_cost(doc))}" + (f" (estimate {usd(estimate)})" if estimate else "")
+    done = sum(n["status"] in ENDED for n in doc["nodes"])
+    out.print(f"{timing}, {cost}, {done}/{len(doc['nodes'])} nodes done", highlight=False)
+    if run_doc["ui_url"]:
+        out.print(f"Prefect UI: {run_doc['ui_url']}", highlight=False, soft_wrap=True)
+    out.print(_nodes_table(doc, width))
     for a in doc["approvals"]:
         out.print(
             f"gate {a['node']} round {a['round']}: {a['decision']} by {a['reviewer'] or '-'}"
@@ -103,9 +124,47 @@ def show(
             highlight=False,
         )
     if doc["invoice"]:
-        out.print(_invoice(engine, found.id).to_markdown(), highlight=False, markup=False)
+        _print_invoice(doc["invoice"], width, "invoice")
     for line in output_lines(doc):
         out.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def invoice_table(rows: list[dict[str, str]], width: int) -> Table:
+    """The invoice's display rows (`Invoice.to_rows()`) as a table no wider than `width`:
+    billed lines, a rule, subtotal, markup and total, then savings and possibly billed
+    lines; the note under possibly billed lines is left to the caller."""
+    from vidpipe.costs import POSSIBLY_BILLED_NOTE
+
+    cells, sections = [], []
+    for row in rows:
+        if row["node"] == POSSIBLY_BILLED_NOTE:
+            continue
+        summary = not row["provider"] and not row["quantity"]
+        if summary and (not cells or not cells[-1]["summary"]):
+            sections.append(len(cells))
+        style = "bold" if row["node"] == "Total" else ""
+        cell = {key: Text(value, style=style) for key, value in row.items()}
+        cells.append({**cell, "summary": summary})
+    columns = {key: key for key in rows[0] if key != "summary"} if rows else {}
+    return fit_table(
+        columns,
+        cells,
+        width,
+        flexible=("node", "model"),
+        drop=("provider", "unit price"),
+        right=("quantity", "unit price", "amount"),
+        sections=tuple(sections),
+    )
+
+
+def _print_invoice(rows: list[dict[str, str]], width: int, title: str | None = None) -> None:
+    from vidpipe.costs import POSSIBLY_BILLED_NOTE
+
+    if title:
+        out.print(title, style="bold", highlight=False, no_wrap=True, overflow="ellipsis")
+    out.print(invoice_table(rows, width))
+    if any(row["node"] == POSSIBLY_BILLED_NOTE for row in rows):
+        out.print(POSSIBLY_BILLED_NOTE.replace("; ", ";\n  "), highlight=False, markup=False)
 
 
 @app.command("costs")
@@ -154,10 +213,11 @@ def costs_command(
             }
         )
         return
-    out.print(bill.to_markdown(), highlight=False, markup=False)
-    table = Table(title=f"billed by {by}")
-    table.add_column(by)
-    table.add_column("USD", justify="right")
+    _print_invoice(bill.to_rows(), out.width, title)
+    out.print(f"billed by {by}", style="bold", highlight=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column(by, no_wrap=True, overflow="ellipsis")
+    table.add_column("USD", justify="right", no_wrap=True)
     for key, value in sorted(totals.items()):
         table.add_row(key, costs.format_usd(value))
     out.print(table)

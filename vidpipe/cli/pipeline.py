@@ -1,22 +1,24 @@
-"""The commands that read a pipeline file without running it: `validate` and `plan`
-(with the `plan --json` document and the cost estimate)."""
+"""The commands that read pipeline files without running them: `validate` and `plan`
+(with the `plan --json` document, the cost estimate and the `--graph` picture).
+
+Neither imports Prefect (the estimate, `vidpipe.estimating`, is plain Python), and what
+only one command needs is imported inside it, so `--version` and `--help` stay quick."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from vidpipe.cli.application import app
 from vidpipe.cli.documents import _engine
-from vidpipe.cli.loading import ModeOpt, _check_mode, _load, _load_plan
-from vidpipe.cli.output import JsonOpt, _emit_json, _fail, out
-from vidpipe.cli.prefect_setup import prepare_prefect
-from vidpipe.errors import VidpipeError
-from vidpipe.plan import Plan
-from vidpipe.spec import format_problems
+from vidpipe.cli.loading import ModeOpt, _check_mode, _load, _load_plans
+from vidpipe.cli.output import JsonOpt, _emit_json, _fail, err, out
+from vidpipe.errors import SpecError, VidpipeError
+
+if TYPE_CHECKING:
+    from vidpipe.plan import Plan
 
 
 @app.command()
@@ -27,6 +29,8 @@ def validate(
 ) -> None:
     """Check pipeline files and report every problem in each, at once: the file's own,
     and what a run in its mode (or --mode) would refuse before paying."""
+    from vidpipe.spec import format_problems
+
     _check_mode(mode)
     results = [_load(f, mode) for f in files]
     if as_json:
@@ -77,34 +81,32 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     }
 
 
-def plan_estimate(the_plan: Plan, mode: str | None = None) -> Any:
-    """The plan's cost estimate, with the nodes this machine's cache already holds."""
-    prepare_prefect(need_server=False)
-    from flows.pipeline import estimate_run
-    from tasks.runtime import RunInfo
+def plan_estimate(the_plan: Plan, mode: str | None = None, index: Any = None) -> Any:
+    """The plan's cost estimate, with the nodes this machine's cache already holds
+    (`index`: where that is read, by default this home's database)."""
+    from vidpipe.estimating import estimate_run
+    from vidpipe.run_info import RunInfo
     from vidpipe.settings import get_settings
 
+    settings = get_settings()
+    if index is None:
+        index = _cache_index()
     spec = the_plan.spec
-    run = RunInfo.for_spec(spec, get_settings(), run_id="plan", mode=mode or spec.mode)
-    return estimate_run(the_plan, run, _engine())
+    run = RunInfo.for_spec(spec, settings, run_id="plan", mode=mode or spec.mode)
+    return estimate_run(the_plan, run, index)
 
 
-@app.command()
-def plan(
-    file: Annotated[Path, typer.Argument(help="A pipeline file.")],
-    mode: Annotated[
-        str | None, typer.Option(help="Estimate for placeholder or live (default: the file's).")
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show execution order, parallel groups, approval gates, and the cost estimate."""
-    _check_mode(mode)
-    the_plan = _load_plan(file, mode)
-    doc = plan_document(the_plan)
-    try:
-        estimate = plan_estimate(the_plan, mode)
-    except VidpipeError as exc:
-        raise _fail(exc) from None
+def _cache_index() -> Any:
+    """This home's database as the estimate reads it: a SQLite file without SQLAlchemy
+    (`vidpipe.cache_index`), any other database through the engine commands use."""
+    from vidpipe.cache_index import open_index
+    from vidpipe.settings import get_settings
+
+    return open_index(get_settings().resolved_database_url, _engine)
+
+
+def _with_costs(doc: dict[str, Any], estimate: Any) -> dict[str, Any]:
+    """The plan document with the estimate's numbers added."""
     doc["costs"] = estimate.to_json()
     for node in doc["nodes"]:
         found = estimate.by_id.get(node["id"])
@@ -113,9 +115,76 @@ def plan(
         node["expected_cached"] = bool(found and found.expected_cached)
     doc["total_usd"] = float(estimate.total_usd)
     doc["marginal_usd"] = float(estimate.marginal_usd)
+    return doc
+
+
+GraphOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--graph",
+        metavar="PATH",
+        help="Also draw the plan's graph to PATH: Mermaid (.mmd) or SVG (.svg). One FILE only.",
+    ),
+]
+
+
+@app.command()
+def plan(
+    files: Annotated[list[Path], typer.Argument(help="Pipeline files (YAML or JSON).")],
+    mode: Annotated[
+        str | None, typer.Option(help="Estimate for placeholder or live (default: the file's).")
+    ] = None,
+    graph: GraphOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show execution order, parallel groups, approval gates, and the cost estimate of
+    each file; --graph also draws the plan."""
+    _check_mode(mode)
+    if graph is not None:
+        from vidpipe.graphing import check_suffix
+
+        try:
+            check_suffix(graph)
+            if len(files) > 1:
+                raise SpecError(f"--graph draws the plan of one FILE; {len(files)} were given")
+        except SpecError as exc:
+            raise _fail(exc) from None
+    plans = _load_plans(files, mode)
+    try:
+        index = _cache_index()
+        try:
+            estimates = [plan_estimate(p, mode, index) for p in plans]
+        finally:
+            index.close()
+        if graph is not None:
+            _write_graph(plans[0], graph, estimates[0])
+    except VidpipeError as exc:
+        raise _fail(exc) from None
+    docs = [_with_costs(plan_document(p), e) for p, e in zip(plans, estimates, strict=True)]
     if as_json:
-        _emit_json(doc)
+        _emit_json(docs[0] if len(docs) == 1 else docs)
         return
+    for number, (the_plan, doc, estimate) in enumerate(zip(plans, docs, estimates, strict=True)):
+        if number:
+            out.print()
+        _print_plan(the_plan, doc, estimate)
+
+
+def _write_graph(the_plan: Plan, path: Path, estimate: Any) -> None:
+    from vidpipe.graphing import draw
+
+    text = draw(the_plan, path, estimate=estimate)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"--graph cannot write {path}: {exc.strerror or exc}") from None
+    err.print(f"graph written to {path}", highlight=False, markup=False)
+
+
+def _print_plan(the_plan: Plan, doc: dict[str, Any], estimate: Any) -> None:
+    """One plan for people: the header, the nodes table, the gates, the cost block."""
+    from rich.table import Table
+
     spec = the_plan.spec
     out.print(
         f"[bold]{spec.name}[/bold]: {len(the_plan.order)} nodes in {len(the_plan.groups)} "

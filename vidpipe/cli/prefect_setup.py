@@ -1,10 +1,10 @@
 """The Prefect server the commands use: PREFECT_API_URL, this home's local server
-(started on first use and kept alive while a command uses it), or a temporary one; and
-the Prefect UI page of a run."""
+(started on first use and kept alive while a command uses it), or a temporary one."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 from vidpipe.cli.output import err
@@ -32,12 +32,29 @@ def prepare_prefect(need_server: bool = True) -> None:
     server, started = localserver.ensure(settings.home, idle_s=settings.server_idle_s)
     use_prefect_api(server.api_url)
     _local["server"] = server
+    _keep_alive_while_running(settings)
     if started:
         err.print(
             f"Prefect UI: {server.ui_url} (this home's local server; it stops after "
             f"{settings.server_idle_s / 60:g} idle minutes, or with `vidpipe server stop`)",
             highlight=False,
         )
+
+
+def _keep_alive_while_running(settings: Any) -> None:
+    """From the moment a command has the local server until the process ends, it counts as
+    activity: on a slow machine the seconds between starting a server and a run's first
+    flow-run call could otherwise outlast a short idle setting."""
+    import threading
+
+    from vidpipe import localserver
+
+    def touch() -> None:
+        while True:
+            localserver.touch(settings.home)
+            time.sleep(max(0.5, min(60.0, settings.server_idle_s / 4)))
+
+    threading.Thread(target=touch, name="vidpipe-keep-alive", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -69,16 +86,3 @@ def _keeping_alive() -> Any:
 def local_server() -> Any:
     """The local Prefect server this process's commands used, if any (`make demo`)."""
     return _local["server"]
-
-
-def _ui_page(flow_run_id: str | None) -> str | None:
-    """The Prefect UI's page of a flow run, where a lasting server holds it."""
-    from vidpipe.settings import get_settings
-
-    if not flow_run_id:
-        return None
-    server = _local["server"]
-    if server is not None:
-        return server.run_page(flow_run_id)
-    api = (get_settings().prefect_api_url or "").rstrip("/")
-    return f"{api.removesuffix('/api')}/runs/flow-run/{flow_run_id}" if api else None

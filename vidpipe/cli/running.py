@@ -13,10 +13,20 @@ from typing import Annotated, Any
 import typer
 
 from vidpipe.cli.application import app
-from vidpipe.cli.documents import _engine, _nodes_table, output_lines, show_document
+from vidpipe.cli.documents import (
+    _engine,
+    _nodes_table,
+    duration,
+    heading,
+    output_lines,
+    run_cost,
+    run_seconds,
+    show_document,
+    usd,
+)
 from vidpipe.cli.loading import _check_mode, _load_plan
 from vidpipe.cli.output import JsonOpt, _debugging, _fail, err, out
-from vidpipe.cli.prefect_setup import _keeping_alive, _ui_page, prepare_prefect
+from vidpipe.cli.prefect_setup import _keeping_alive, local_server, prepare_prefect
 from vidpipe.cli.progress import _LiveProgress
 from vidpipe.errors import SpecError, VidpipeError
 
@@ -72,19 +82,44 @@ def run(
     if as_json:
         sys.stdout.write(json.dumps(doc, default=str) + "\n")
     else:
-        out.print(_nodes_table(doc))
-        for line in output_lines(doc):
-            out.print(line, highlight=False, soft_wrap=True, markup=False)
-        ending = doc["run"]["status"]
-        if ending in ("cancelled", "failed") and doc["run"]["error"] and code in (1, 130, 143):
-            ending += f" ({doc['run']['error']})"
-        out.print(f"run {run_row.id}: {ending}", highlight=False, markup=False)
-        from vidpipe import db
-
-        page = _ui_page(db.get_run(engine, run_row.id).flow_run_id)
-        if page:
-            out.print(f"Prefect UI: {page}", highlight=False, soft_wrap=True)
+        _print_ending(doc, code)
     raise typer.Exit(code)
+
+
+def _print_ending(doc: dict[str, Any], code: int) -> None:
+    """The end of a run, once: the counter and the per-node table, where the result is,
+    then one line with how it ended, how long it took, what it cost and its page in the
+    Prefect UI (where a lasting server keeps it; a temporary server is gone by now)."""
+    from vidpipe.settings import get_settings
+
+    width = out.width
+    out.print(heading(doc, width))
+    out.print(_nodes_table(doc, width))
+    for line in output_lines(doc):
+        out.print(line, highlight=False, soft_wrap=True, markup=False)
+    run = doc["run"]
+    if run["status"] in ("cancelled", "failed") and run["error"] and code in (1, 130, 143):
+        why = f"{run['status']}: {run['error'].strip().splitlines()[0]}"  # whole on stderr
+        out.print(why, highlight=False, markup=False, no_wrap=True, overflow="ellipsis")
+    lasting = local_server() is not None or bool(get_settings().prefect_api_url)
+    for line in ending_lines(doc, width, run["ui_url"] if lasting else None):
+        out.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def ending_lines(doc: dict[str, Any], width: int, page: str | None) -> list[str]:
+    """`run ID: completed in 12.3s, $0.42, Prefect UI: URL` on one line where it fits,
+    shortened to fit `width` (the id left out, then the link on a line of its own)."""
+    run = doc["run"]
+    facts = f"{run['status']} in {duration(run_seconds(run))}, {usd(run_cost(doc))}"
+    named = f"run {run['id']}: {facts}"
+    if not page:
+        return [named if len(named) <= width else facts]
+    for line in (f"{named}, Prefect UI: {page}", f"{facts}, Prefect UI: {page}"):
+        if len(line) <= width:
+            return [line]
+    if len(f"{facts}, {page}") <= width:
+        return [f"{facts}, {page}"]
+    return [named if len(named) <= width else facts, f"Prefect UI: {page}"]
 
 
 class _Stopped(KeyboardInterrupt):

@@ -10,7 +10,7 @@ import typer
 from vidpipe.cli.application import app
 from vidpipe.cli.output import JsonOpt, _emit_json, _fail, err, out
 from vidpipe.cli.prefect_setup import _keeping_alive, prepare_prefect
-from vidpipe.errors import VidpipeError
+from vidpipe.errors import SpecError, VidpipeError
 
 
 @app.command()
@@ -22,6 +22,13 @@ def serve(
     metrics_host: Annotated[
         str, typer.Option(help="The address the metrics listen on.")
     ] = "127.0.0.1",
+    media_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve the local media store's signed links on this port (default: "
+            "VIDPIPE_MEDIA_URL's; 0: not at all). Not with a media store on S3."
+        ),
+    ] = None,
 ) -> None:
     """Serve the deployments (run-pipeline, nightly-batch, sweep-stuck-runs, evaluate-alerts)
     from this process: the one-machine default. Stop with Ctrl-C."""
@@ -36,6 +43,12 @@ def serve(
         err.print(
             f"Prometheus metrics: http://{metrics_host}:{metrics.port}/metrics", highlight=False
         )
+    try:
+        media = _start_media(media_port)
+    except BaseException:
+        if metrics is not None:
+            metrics.stop()
+        raise
     prepare_prefect()
     from deployments import serve_all
 
@@ -45,6 +58,34 @@ def serve(
     finally:
         if metrics is not None:
             metrics.stop()
+        if media is not None:
+            media.stop()
+
+
+def _start_media(port: int | None):
+    """The media endpoint beside the deployments, when the media store is local: on the
+    port asked for (refused in one line if it cannot be bound), else on VIDPIPE_MEDIA_URL's
+    (a warning if that one is taken, say by a `vidpipe media serve`)."""
+    from vidpipe import media_server
+    from vidpipe.cli.media import announce, local_media_root, start_media
+    from vidpipe.settings import get_settings
+
+    if port == 0:
+        return None
+    try:
+        if local_media_root() is None:
+            if port is not None:
+                raise SpecError("--media-port: the media store is on S3, nothing to serve")
+            return None
+        chosen = port if port is not None else media_server.media_port(get_settings().media_url)
+        server = start_media("127.0.0.1", chosen, "--media-port")
+    except VidpipeError as exc:
+        if port is not None:
+            raise _fail(exc) from None
+        err.print(f"warning: no media links served here: {exc}", highlight=False)
+        return None
+    announce(server)
+    return server
 
 
 server_app = typer.Typer(
