@@ -13,6 +13,7 @@ compile.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import platform
@@ -66,6 +67,7 @@ def _backend(cache_dir: Path | None) -> Any:
             self._session = self._create_session()
 
     if "module" not in _loaded:
+        atexit.register(_loaded.clear)  # freed while wasmtime can still free them
         engine = wasmtime.Engine()
         wasm = Path(PACKAGE_WASM_PATH).read_bytes()
         if cache_dir is None:

@@ -28,7 +28,7 @@ from vidpipe.cli import app
 from vidpipe.spec import LoadResult, Problem, load_data, load_file, load_text
 
 #: Cases for each of the two large fuzz tests (the CLI test runs a 25th of it).
-FUZZ_EXAMPLES = int(os.environ.get("VIDPIPE_FUZZ_EXAMPLES", "5000"))
+FUZZ_EXAMPLES = int(os.environ.get("VIDPIPE_FUZZ_EXAMPLES", "2500"))
 
 FUZZ = settings(
     max_examples=FUZZ_EXAMPLES,
