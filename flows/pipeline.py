@@ -124,7 +124,7 @@ def _check_live(plan: Plan, mode: str) -> None:
     cannot be called, before anything is paid for; make sure each live provider's
     concurrency limit exists."""
     problems = run_problems(plan.spec, mode, get_settings().allow_networks)
-    problems += variant_problems(plan.spec, mode)
+    problems += variant_problems(plan.spec, mode, plan.nodes)
     if problems:
         raise SpecError(f"a {mode} run would be refused: " + "; ".join(map(str, problems)))
     providers = {effective_provider(plan.node(n), mode) for n in plan.order}

@@ -97,6 +97,8 @@ class _Expansion:
         self.spec = spec
         self.variants = spec.variants or (Variant(name=DEFAULT_VARIANT),)
         self.specs = [_variant_spec(spec, v) for v in self.variants]
+        #: Each variant's last media-producing node (in the file's ids).
+        self.finals = [_final(s) for s in self.specs]
         self.order = graph.topological_order(spec.deps)
         #: (variant index, file node id) -> signature of the work.
         self.sig: dict[tuple[int, str], str] = {}
@@ -114,7 +116,7 @@ class _Expansion:
         deps = {node_id: node.deps for node_id, node in nodes.items()}
         plans = []
         for v, variant in enumerate(self.variants):
-            final = self.sig.get((v, APPLY_BRAND)) or self.sig.get((v, _final(self.specs[v]) or ""))
+            final = self.sig.get((v, APPLY_BRAND)) or self.sig.get((v, self.finals[v] or ""))
             # What the variant needs: its own nodes and what they read, a reframe's
             # source included (the first variant's clip).
             own = {ids[s] for s, users in self.users.items() if v in users}
@@ -222,7 +224,7 @@ class _Expansion:
 
     def _brand(self, v: int) -> None:
         brand = self.spec.brand
-        final = _final(self.specs[v])
+        final = self.finals[v]
         if brand is None or final is None:
             return
         files = {
@@ -293,13 +295,16 @@ class _Expansion:
         )
 
 
-def variant_problems(spec: PipelineSpec, mode: str) -> list[Problem]:
+def variant_problems(
+    spec: PipelineSpec, mode: str, nodes: dict[str, NodeSpec] | None = None
+) -> list[Problem]:
     """What a run in `mode` would refuse of the nodes the variants change (a `set` value
     a live provider refuses, a shape it cannot make and may not reframe), located in the
     first variant using each; the file's own nodes are `preflight.run_problems`'."""
     if not spec.variants:
         return []
-    nodes, plans = expand(spec)
+    if nodes is None:  # a caller holding the plan passes its nodes: laid out once
+        nodes, _ = expand(spec)
     index = {v.name: i for i, v in enumerate(spec.variants)}
     problems = []
     for node in nodes.values():
