@@ -150,7 +150,7 @@ def check_node(
 ) -> None:
     """The last guard before a node runs: what `vidpipe.preflight` refuses of the file,
     checked again with the node's real inputs (their file types, their text)."""
-    read_text = needs_text(node, run.mode)
+    read_text = needs_text(node)
     known = {
         slot: [
             Upstream(

@@ -175,9 +175,9 @@ _TEXT_LIMITS = {
 }
 
 
-def needs_text(node: NodeSpec, mode: str) -> bool:
-    """Whether `node_problems` looks at the text of the node's text inputs in `mode`
-    (so a run-time caller reads them only then)."""
+def needs_text(node: NodeSpec) -> bool:
+    """Whether `node_problems` looks at the text of the node's text inputs (so a run-time
+    caller reads them only then): the same in either mode."""
     return node.type in _TEXT_LIMITS or node.type == "captions"
 
 

@@ -85,7 +85,7 @@ def test_at_run_time_the_real_script_text_is_checked():
     """What the task wrapper does with the node's real inputs (`tasks.runtime.check_node`)."""
     s = spec(text("script", "placeholder"), subs(script="script"))
     node = s.node("subs")
-    assert needs_text(node, "placeholder")
+    assert needs_text(node)
     inputs = {"video": [Upstream(suffix=".mp4")], "script": [Upstream(".txt", JAPANESE)]}
     [problem] = node_problems(node, "placeholder", video=s.video, base_dir=None, inputs=inputs)
     assert problem.location == "inputs.script" and "DejaVuSans cannot draw" in problem.message
