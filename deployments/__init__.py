@@ -53,6 +53,7 @@ __all__ = [
     "apply_schedule_overrides",
     "load_flow",
     "to_runner_deployments",
+    "form_defaults",
     "serve_all",
     "ensure_work_pool",
 ]
@@ -83,6 +84,9 @@ class DeploymentSpec:
     tags: list[str] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
     schedules: list[dict[str, Any]] = field(default_factory=list)
+    # False where the form's schema is narrower than what the flow takes: run-pipeline's
+    # form offers the pipelines folder's names, while the API may also send a path.
+    enforce_parameter_schema: bool = True
 
     @property
     def module(self) -> str:
@@ -128,6 +132,7 @@ def read_deployments(
             tags=list(entry.get("tags") or []),
             parameters=dict(entry.get("parameters") or {}),
             schedules=list(entry.get("schedules") or []),
+            enforce_parameter_schema=entry.get("enforce_parameter_schema", True),
         )
         for entry in doc.get("deployments") or []
     ]
@@ -220,19 +225,35 @@ def to_runner_deployments(names: list[str] | None = None) -> list[RunnerDeployme
         if unknown:
             raise ValueError(f"not in prefect.yaml: {', '.join(unknown)}")
         specs = [s for s in specs if s.name in names]
-    return [
-        load_flow(spec).to_deployment(
-            name=spec.name,
-            description=spec.description,
-            tags=spec.tags,
-            parameters=spec.parameters,
-            schedules=spec.schedule_objects(),
-            # Module paths: served runs import `flows.*` from the installed project,
-            # whatever folder `vidpipe serve` was started from.
-            entrypoint_type=EntrypointType.MODULE_PATH,
+    made = []
+    for spec in specs:
+        flow = load_flow(spec)
+        made.append(
+            flow.to_deployment(
+                name=spec.name,
+                description=spec.description,
+                tags=spec.tags,
+                parameters=form_defaults(flow, spec.parameters),
+                schedules=spec.schedule_objects(),
+                enforce_parameter_schema=spec.enforce_parameter_schema,
+                # Module paths: served runs import `flows.*` from the installed project,
+                # whatever folder `vidpipe serve` was started from.
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
         )
-        for spec in specs
-    ]
+    return made
+
+
+def form_defaults(flow: Flow, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The deployment's defaults that the flow's form can show: one outside its field's
+    list (`pipeline: explainer` with a pipelines folder that has no `explainer`) is left
+    out, so the form asks for a choice instead of starting with a value it refuses."""
+    fields = flow.parameters.properties
+    return {
+        name: value
+        for name, value in parameters.items()
+        if "enum" not in fields.get(name, {}) or value in fields[name]["enum"]
+    }
 
 
 def serve_all(names: list[str] | None = None, *, limit: int | None = None) -> None:

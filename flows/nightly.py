@@ -18,11 +18,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from flows.parameters import FROM_FILE, Folder, Mode, mode_or_none
 from flows.pipeline import in_process, run_pipeline
 from vidpipe import costs, db
 from vidpipe.errors import SpecError
 from vidpipe.pipelines import SUFFIXES, resolve_folder
-from vidpipe.runs import open_run
+from vidpipe.runs import for_run, open_run
 from vidpipe.settings import get_settings
 from vidpipe.spec import load_file
 
@@ -89,15 +90,17 @@ def _summary(folder: Path, rows: list[dict[str, Any]]) -> str:
 
 
 @flow(name="nightly-batch", log_prints=False)
-def nightly_batch(folder: str | None = None, mode: str | None = None) -> list[dict[str, Any]]:
+def nightly_batch(folder: Folder = None, mode: Mode = FROM_FILE) -> list[dict[str, Any]]:
     """Run every pipeline of the nightly folder; approval gates are approved automatically.
 
     Args:
-        folder: The folder of pipeline files (default: VIDPIPE_NIGHTLY_DIR, `pipelines/nightly`;
-            a relative folder is the working directory's, else the repository's).
-        mode: placeholder or live for every pipeline (default: each file's own).
+        folder: The folder of pipeline files. Empty: VIDPIPE_NIGHTLY_DIR, default
+            `pipelines/nightly` (a relative folder is the working directory's, else the
+            repository's).
+        mode: `from-file`: each file's own mode. `placeholder` or `live`: every pipeline's.
     """
     logger = get_run_logger()
+    mode = mode_or_none(mode)
     folder_path = nightly_folder(folder)
     why = _why_empty(folder_path)
     if why is not None:
@@ -137,13 +140,9 @@ def _run_one(engine: Any, path: Path, mode: str | None) -> dict[str, Any]:
             "saved": zero,
         }
     run_id = open_run(engine, loaded.spec, mode=mode).id
-    with in_process():
+    with in_process(), for_run(run_id):
         state = run_pipeline(
-            pipeline=str(path.resolve()),
-            mode=mode,
-            approve="auto",
-            run_id=run_id,
-            return_state=True,
+            pipeline=str(path.resolve()), mode=mode, approve="auto", return_state=True
         )
     run = db.get_run(engine, run_id)
     entries = db.cost_entries(engine, run_id=run_id)

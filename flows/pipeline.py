@@ -29,7 +29,7 @@ import contextlib
 import datetime as dt
 import os
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_client, get_run_logger
 from prefect.futures import PrefectFuture
@@ -48,6 +48,15 @@ from flows.endings import (
     on_cancellation,
     on_crashed,
 )
+from flows.parameters import (
+    FROM_FILE,
+    Approve,
+    Budget,
+    Mode,
+    NodeIds,
+    PipelineName,
+    mode_or_none,
+)
 from flows.publishing import publish
 from flows.tracking import Tracker, collect, record
 from tasks import TASKS
@@ -61,7 +70,7 @@ from vidpipe.pipelines import resolve_pipeline
 from vidpipe.plan import Plan, build_plan
 from vidpipe.preflight import run_problems
 from vidpipe.refs import MediaRef
-from vidpipe.runs import open_run
+from vidpipe.runs import open_run, opened_beforehand
 from vidpipe.settings import get_settings
 from vidpipe.spec import PipelineSpec, load_spec
 from vidpipe.variants import variant_problems
@@ -171,23 +180,23 @@ def _check_budgets(estimate: costs.PlanEstimate, run: RunInfo, engine: Any) -> N
     on_crashed=[on_crashed],
 )
 def run_pipeline(
-    pipeline: str,
-    mode: Literal["placeholder", "live"] | None = None,
-    budget_usd: float | None = None,
-    refresh: list[str] | None = None,
-    approve: Literal["auto"] | None = None,
-    run_id: str | None = None,
+    pipeline: PipelineName,
+    mode: Mode = FROM_FILE,
+    budget_usd: Budget = None,
+    refresh: NodeIds = (),
+    approve: Approve = "wait",
 ) -> dict[str, Any]:
     """Run a vidpipe pipeline file end to end.
 
     Args:
-        pipeline: A name from the pipelines folder (VIDPIPE_PIPELINES_DIR, default
-            examples/), a path, or the file's content (YAML or JSON).
-        mode: `placeholder` (offline, free) or `live` (real providers); default: the file's.
-        budget_usd: A cap for this run's spending, in USD; default: the file's budget.
-        refresh: Node ids to run again even if cached (their dependents run again too).
-        approve: `auto` approves every approval gate (for demos and tests).
-        run_id: A run created beforehand (the CLI does, to print its id first).
+        pipeline: A pipeline of the pipelines folder (VIDPIPE_PIPELINES_DIR, default
+            examples/). From code or the API, also a file's path or content (YAML or JSON).
+        mode: `from-file`: the mode the file sets. `placeholder`: offline, free. `live`:
+            the real providers, paid.
+        budget_usd: A cap for this run's spending, in USD. Empty: the file's budget.
+        refresh: Node ids to make again even if cached (their dependents run again too).
+        approve: `wait`: approval gates wait for a reviewer. `auto`: every gate is
+            approved at once (demos, tests).
     """
     logger = get_run_logger()
     from_blocks = apply_saved_blocks()
@@ -196,9 +205,11 @@ def run_pipeline(
     settings = get_settings()
     engine = db.make_engine(settings.resolved_database_url)
     db.init_db(engine)
-    opened = [run_id] if run_id else []
+    beforehand = opened_beforehand()  # the CLI's, the nightly batch's
+    opened = [beforehand] if beforehand else []
+    chosen = (mode_or_none(mode), budget_usd, list(refresh or []), approve)
     try:
-        return _open_and_run(engine, settings, pipeline, mode, budget_usd, refresh, approve, opened)
+        return _open_and_run(engine, settings, pipeline, *chosen, opened)
     except BaseException as exc:
         status, reason = ending(exc)
         if status == "cancelled":
@@ -214,13 +225,12 @@ def _open_and_run(
     pipeline: str,
     mode: str | None,
     budget_usd: float | None,
-    refresh: list[str] | None,
+    refresh: list[str],
     approve: str | None,
     opened: list[str],
 ) -> dict[str, Any]:
     logger = get_run_logger()
     spec = load_spec(resolve_pipeline(pipeline, settings.pipelines_dir))
-    refresh = list(refresh or [])
     if not opened:
         opened.append(open_run(engine, spec, mode=mode, budget_usd=budget_usd, refresh=refresh).id)
     run_id = opened[0]

@@ -1,9 +1,16 @@
 """Opening a run record: shared by the CLI (which prints the id before the flow starts)
-and the flow (when triggered without one, e.g. from a deployment)."""
+and the flow (when triggered without one, e.g. from a deployment).
+
+A caller that opened the run itself hands its id to the flow it calls in this process
+with `for_run(id)`, not as a flow parameter: the flow's parameters are the operator's
+form in the Prefect UI, and an id made beforehand is nothing an operator chooses.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 
 from sqlalchemy import Engine
 
@@ -11,7 +18,25 @@ from vidpipe import db, liveness
 from vidpipe.plan import build_plan
 from vidpipe.spec import PipelineSpec
 
-__all__ = ["open_run"]
+__all__ = ["for_run", "open_run", "opened_beforehand"]
+
+_OPENED: ContextVar[str | None] = ContextVar("vidpipe_opened_run", default=None)
+
+
+@contextlib.contextmanager
+def for_run(run_id: str) -> Iterator[None]:
+    """Around a `run_pipeline` call in this thread: the flow goes on with run `run_id`
+    (opened beforehand with `open_run`) instead of opening one."""
+    token = _OPENED.set(run_id)
+    try:
+        yield
+    finally:
+        _OPENED.reset(token)
+
+
+def opened_beforehand() -> str | None:
+    """The run `for_run` handed to the flow starting in this thread, if any."""
+    return _OPENED.get()
 
 
 def open_run(

@@ -47,7 +47,7 @@ def run_file(home: Path) -> Callable[..., dict[str, Any]]:
     from flows.pipeline import in_process, run_pipeline
     from vidpipe.cli import show_document
     from vidpipe.errors import VidpipeError
-    from vidpipe.runs import open_run
+    from vidpipe.runs import for_run, open_run
     from vidpipe.settings import get_settings
     from vidpipe.spec import load_spec
 
@@ -56,8 +56,8 @@ def run_file(home: Path) -> Callable[..., dict[str, Any]]:
         engine = db.make_engine(get_settings().resolved_database_url)
         db.init_db(engine)
         run_id = open_run(engine, load_spec(path), refresh=params.get("refresh") or ()).id
-        with contextlib.suppress(VidpipeError), in_process():  # a failure is inspected
-            run_pipeline(pipeline=str(path), run_id=run_id, **params)
+        with contextlib.suppress(VidpipeError), in_process(), for_run(run_id):  # inspected
+            run_pipeline(pipeline=str(path), **params)
         return show_document(engine, run_id)
 
     return run

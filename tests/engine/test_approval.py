@@ -54,9 +54,11 @@ class Started:
 
     def _run(self, path: Path) -> None:
         from flows.pipeline import run_pipeline
+        from vidpipe.runs import for_run
 
         try:
-            run_pipeline(pipeline=str(path), run_id=self.run_id)
+            with for_run(self.run_id):
+                run_pipeline(pipeline=str(path))
         except BaseException as exc:  # noqa: BLE001 - inspected by the test
             self.error = exc
 

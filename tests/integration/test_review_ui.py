@@ -1,16 +1,24 @@
-"""A reviewer decides a paused run in the Prefect UI, in a real browser.
+"""An operator starts a run from the Prefect UI's form and a reviewer decides it there, in
+a real browser.
 
 A real `prefect server` (UI on) runs on a free loopback port with a PREFECT_HOME of its
-own; `vidpipe run` runs a small gated placeholder pipeline in another process against it,
-and `vidpipe media serve` serves its media store (the same home, so the same signing
-key). Once vidpipe's database says `awaiting_approval` and the flow run is PAUSED,
-headless Chromium (Debian's `chromium`, driven by Playwright's Python package with
-`executable_path`; Playwright's own browser downloads do not work here) opens the review
-artifact's page: every picture on it must have loaded (`naturalWidth > 0`: thumbnails
-served by the media endpoint) and every media link must answer 200. Then it opens the
-run's page, clicks Resume, fills the form Prefect generates from `ReviewDecision`'s JSON
-schema (decision, notes, reviewer) and submits it. The `vidpipe run` process must then
-exit 0, the run be `completed`, and the approval be recorded with the reviewer and notes.
+own; `vidpipe serve` serves the deployments against it from a folder whose path has a
+space, with a pipelines folder of two files named with `_` and digits, and serves the
+media store beside them (its media companion, on VIDPIPE_MEDIA_URL's port). In headless
+Chromium (Debian's `chromium`, driven by Playwright's Python package with
+`executable_path`; Playwright's own browser downloads do not work here):
+
+1. the operator opens `run-pipeline`'s Run page and fills the form with the mouse: the
+   pipeline from the dropdown of the folder's names, the mode from its dropdown, a
+   budget; no field switches between types and there is no internal field; Submit;
+2. once vidpipe's database says `awaiting_approval` and the flow run is PAUSED, the
+   reviewer opens the review artifact: every picture on it must have loaded
+   (`naturalWidth > 0`: thumbnails served by the media companion) and every media link
+   must answer 200;
+3. the reviewer opens the run's page, clicks Resume, fills the form Prefect generates
+   from `ReviewDecision`'s JSON schema (decision, notes, reviewer) and submits it. The
+   flow run must then complete in Prefect and in vidpipe's database with the form's mode
+   and budget, and the approval be recorded with the reviewer and notes.
 
 What Prefect 3.8.8's UI does with the review page's Markdown (its own renderer, not
 HTML from a Markdown library):
@@ -24,21 +32,23 @@ HTML from a Markdown library):
   HTML must be a block of its own, opened by a block tag (`<div>`): a line starting with
   `<a ...>` is a block only when nothing follows the tag on that line.
 
-Two things about Prefect 3.8.8's UI that the resume form depends on:
+Two things about Prefect 3.8.8's UI that the forms depend on:
 
 - The UI's JavaScript calls the API at PREFECT_UI_API_URL, which defaults to port 4200
   whatever `--port` says ("Can't connect to Server API at http://127.0.0.1:4200/api"), so
   the server is started with PREFECT_UI_API_URL set to its own API.
-- The Decision field is a select whose options open in a popover teleported to <body>,
-  outside the modal. A mouse click opens it and moves focus to the popover's search box,
-  and the modal's focus trap pulls focus straight back, which closes it (seen: no
-  role=option in the page after the click; focusin on the search box, then focusout and
-  focusin on the select button). Opening it from the keyboard (focus the select, press
-  Space) keeps it open; then the option is clicked as a user would.
+- A dropdown (the pipeline, the mode, the Decision) opens its options in a popover
+  teleported to <body> and moves focus to the popover's search box. In headless
+  Chromium a mouse click opens it and focus comes straight back to the select button,
+  which closes it within 2 ms, on the Run page as in the resume modal (seen: focusin on
+  the search box, then focusout and focusin on the button; no role=option after the
+  click; the same with a slow press). Opened from the keyboard (focus the select, press
+  Space) it stays open, and the option is clicked with the mouse. Every other field
+  (budget, refresh's Add item, notes, reviewer, Submit) is used with the mouse.
 
-Screenshots of the review page and of the filled form are saved in the test's tmp_path
-(printed; `pytest -s` shows them). Everything started here is stopped here, also on
-failure. 30-60 s on 2 cores.
+Screenshots of the filled run form, the review page and the filled resume form are saved
+in the test's tmp_path (printed; `pytest -s` shows them). Everything started here is
+stopped here, also on failure. About 70 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -52,9 +62,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -74,8 +85,11 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SERVER_START_TIMEOUT_S = 90
-PAUSE_TIMEOUT_S = 90  # from `vidpipe run` starting to the flow run PAUSED
-FINISH_TIMEOUT_S = 90  # from submitting the form to `vidpipe run` exiting
+SERVE_TIMEOUT_S = 90  # from `vidpipe serve` starting to its deployments on the server
+PAUSE_TIMEOUT_S = 120  # from the operator's Submit to the flow run PAUSED
+FINISH_TIMEOUT_S = 90  # from the reviewer's Submit to the flow run COMPLETED
+PIPELINE = "gated_ui-2"  # the file's name in the pipelines folder: the dropdown's choice
+BUDGET = "5"
 UI_TIMEOUT_MS = 30_000
 NOTES = "approved in the browser"
 REVIEWER = "ui-reviewer"
@@ -144,116 +158,105 @@ def prefect_server(tmp_path: Path) -> Iterator[Server]:
 
 
 @dataclass
-class Media:
-    url: str  # VIDPIPE_MEDIA_URL: where `vidpipe media serve` listens
-    home: Path  # the vidpipe home it serves (and the run writes to)
+class Served:
+    """`vidpipe serve` and what it was started with."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    home: Path  # VIDPIPE_HOME (with a space)
+    media_url: str  # VIDPIPE_MEDIA_URL: where its media companion listens
+
+    def describe(self) -> str:
+        return f"--- vidpipe serve log tail ---\n{tail(self.log, 4000)}"
 
 
 @pytest.fixture
-def media(tmp_path: Path) -> Iterator[Media]:
-    """`vidpipe media serve` for the run's home, on a free loopback port."""
-    home = tmp_path / "vidpipe-home"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "media-serve.err"
-    env = clean_env(VIDPIPE_HOME=str(home), VIDPIPE_MEDIA_URL=url)
-    with log.open("wb") as err:
+def served(tmp_path: Path, prefect_server: Server) -> Iterator[Served]:
+    """`vidpipe serve` against the test server, started in a folder whose path has a
+    space, with a pipelines folder of two files named with `_` and digits; stopped at the
+    end whatever happens."""
+    place = tmp_path / "ops place"
+    pipelines = place / "team pipelines"
+    pipelines.mkdir(parents=True)
+    (pipelines / f"{PIPELINE}.yaml").write_text(textwrap.dedent(GATED))
+    (pipelines / "other_1.yaml").write_text(textwrap.dedent(GATED).replace("gated-ui", "other-1"))
+    home = place / "vidpipe home"
+    media_url = f"http://127.0.0.1:{free_port()}"
+    env = clean_env(
+        PREFECT_API_URL=prefect_server.api_url,
+        PREFECT_HOME=str(place / "prefect-client-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_RUNNER_POLL_FREQUENCY="2",  # picks the form's run up sooner (default 10 s)
+        VIDPIPE_HOME=str(home),
+        VIDPIPE_PIPELINES_DIR=str(pipelines),
+        VIDPIPE_MEDIA_URL=media_url,
+        PYTHONUNBUFFERED="1",
+    )
+    log = place / "serve.log"
+    with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vidpipe.cli", "media", "serve"],
-            cwd=tmp_path,
+            [sys.executable, "-m", "vidpipe.cli", "serve"],
+            cwd=place,
             env=env,
-            stderr=err,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 30
-        while "media links:" not in tail(log):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"vidpipe media serve did not start:\n{tail(log)}")
-            time.sleep(0.2)
-        yield Media(url, home)
+        yield Served(proc, log, home, media_url)
     finally:
         stop([proc])
-
-
-@dataclass
-class VidpipeRun:
-    proc: subprocess.Popen[bytes]
-    home: Path
-    stdout: Path
-    stderr: Path
-
-    def output(self) -> str:
-        return f"stdout:\n{tail(self.stdout)}\nstderr:\n{tail(self.stderr)}"
-
-
-@pytest.fixture
-def start_run(tmp_path: Path, prefect_server: Server, media: Media) -> Iterator:
-    """Start `vidpipe run FILE` in another process on the test server; stopped at the end
-    if it is still running."""
-    started: list[VidpipeRun] = []
-
-    def start(text: str) -> VidpipeRun:
-        pipeline = tmp_path / "gated-ui.yaml"
-        pipeline.write_text(textwrap.dedent(text))
-        home = tmp_path / "vidpipe-home"
-        env = clean_env(
-            PREFECT_API_URL=prefect_server.api_url,
-            PREFECT_HOME=str(tmp_path / "prefect-client-home"),
-            PREFECT_SERVER_ANALYTICS_ENABLED="false",
-            PREFECT_LOGGING_LEVEL="WARNING",
-            VIDPIPE_HOME=str(home),
-            VIDPIPE_MEDIA_URL=media.url,
-        )
-        stdout, stderr = tmp_path / "vidpipe-run.out", tmp_path / "vidpipe-run.err"
-        with stdout.open("wb") as out, stderr.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "vidpipe.cli", "run", str(pipeline)],
-                cwd=tmp_path,
-                env=env,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-        started.append(VidpipeRun(proc, home, stdout, stderr))
-        return started[-1]
-
-    try:
-        yield start
-    finally:
-        for run in started:
-            stop([run.proc])
         from vidpipe import db
 
         db.reset_engines()  # close the pool on the test's SQLite file
 
 
-def _wait_paused(run: VidpipeRun, server: Server):
+def _wait_for(what: Callable[[], str], check: Callable[[], Any], served: Served, timeout_s: float):
+    """`check()`'s first true answer, polled; the test fails naming `what()` if `vidpipe
+    serve` exits or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found:
+            return found
+        if served.proc.poll() is not None:
+            code = served.proc.returncode
+            pytest.fail(f"vidpipe serve exited {code} ({what()})\n{served.describe()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what()}: not within {timeout_s} s\n{served.describe()}")
+        time.sleep(0.5)
+
+
+def _deployment(server: Server, served: Served) -> dict:
+    def check() -> dict | None:
+        response = httpx.get(f"{server.api_url}/deployments/name/run-pipeline/run-pipeline")
+        return response.json() if response.status_code == 200 else None
+
+    return _wait_for(lambda: "run-pipeline served", check, served, SERVE_TIMEOUT_S)
+
+
+def _wait_paused(served: Served, server: Server, flow_run_id: str):
     """The run's row once vidpipe's database says `awaiting_approval` and the Prefect
     server says the flow run is PAUSED (the status is recorded just before the pause)."""
     from sqlalchemy.exc import OperationalError
 
     from vidpipe import db
 
-    engine = db.make_engine(f"sqlite:///{run.home}/vidpipe.db")
-    deadline = time.monotonic() + PAUSE_TIMEOUT_S
-    row, state = None, None
-    while time.monotonic() < deadline:
-        if run.proc.poll() is not None:
-            pytest.fail(f"vidpipe run exited {run.proc.returncode} early:\n{run.output()}")
-        lines = tail(run.stdout).split()
-        if lines and re.fullmatch(r"[0-9a-f]{32}", lines[0]):  # the run id, printed first
-            with contextlib.suppress(OperationalError):  # the file or tables not made yet
-                row = db.get_run(engine, lines[0])
-        if row is not None and row.status == "awaiting_approval" and row.flow_run_id:
-            response = httpx.get(f"{server.api_url}/flow_runs/{row.flow_run_id}", timeout=5)
-            state = response.json().get("state") or {}
-            if state.get("type") == "PAUSED":
-                return engine, row
-        time.sleep(0.3)
-    pytest.fail(
-        f"the run never paused (vidpipe: {row and row.status}, Prefect: {state}):\n" + run.output()
-    )
+    engine = db.make_engine(f"sqlite:///{served.home}/vidpipe.db")
+    seen: dict = {}
+
+    def check():
+        with contextlib.suppress(OperationalError):  # the file or tables not made yet
+            seen["row"] = db.run_for_flow_run(engine, flow_run_id)
+        response = httpx.get(f"{server.api_url}/flow_runs/{flow_run_id}", timeout=5)
+        seen["state"] = response.json().get("state") or {}
+        row = seen.get("row")
+        paused = seen["state"].get("type") == "PAUSED"
+        return row is not None and row.status == "awaiting_approval" and paused and row
+
+    row = _wait_for(lambda: f"the run paused (last seen: {seen})", check, served, PAUSE_TIMEOUT_S)
+    return engine, row
 
 
 def _browser(pw, tmp_path: Path):
@@ -282,7 +285,7 @@ def _review_artifact_id(server: Server, flow_run_id: str) -> str:
     return found[0]["id"]
 
 
-def _read_the_review_page(server: Server, media: Media, flow_run_id: str, tmp_path: Path):
+def _read_the_review_page(server: Server, media_url: str, flow_run_id: str, tmp_path: Path):
     """Open the review artifact in headless Chromium: every picture loaded, every media
     link answering 200. Returns (the page's screenshot, pictures, links)."""
     from playwright.sync_api import sync_playwright
@@ -320,13 +323,82 @@ def _read_the_review_page(server: Server, media: Media, flow_run_id: str, tmp_pa
                 raise
         finally:
             browser.close()
-    media_links = [u for u in links if u.startswith(f"{media.url}/media/")]
+    media_links = [u for u in links if u.startswith(f"{media_url}/media/")]
     assert len(media_links) >= 4, f"two thumbnails and two links expected: {links}"
     for url in media_links:
         response = httpx.get(url, timeout=10)
         assert response.status_code == 200, (url, response.status_code)
-    assert all(width > 0 and src.startswith(media.url) for src, width in pictures), pictures
+    assert all(width > 0 and src.startswith(media_url) for src, width in pictures), pictures
     return page_png, pictures, media_links
+
+
+def _field(scope, page, title: str):
+    """One field of a Prefect schema form, by its label (`mode` or `mode (Optional)`)."""
+    label = page.locator(".schema-form-property__label", has_text=re.compile(f"^{title}"))
+    return scope.locator(".schema-form-property").filter(has=label)
+
+
+def _pick(page, field, option: str) -> None:
+    """Choose `option` from a field's dropdown: opened from the keyboard (see the module's
+    notes: a click's popover closes at once in headless Chromium), the option clicked."""
+    from playwright.sync_api import expect
+
+    button = field.locator("button.p-select-button__control")
+    button.focus()
+    page.keyboard.press("Space")
+    exact = re.compile(rf"^\s*{re.escape(option)}\s*$")
+    page.get_by_role("option").filter(has_text=exact).click()
+    expect(button).to_have_text(exact)
+
+
+def _start_from_the_form(server: Server, deployment_id: str, tmp_path: Path) -> tuple[dict, Path]:
+    """The operator fills `run-pipeline`'s Run page with the mouse and submits it. Returns
+    the flow run the UI created and the filled form's screenshot."""
+    from playwright.sync_api import expect, sync_playwright
+
+    form_png = tmp_path / "run-form.png"
+    with sync_playwright() as pw:
+        browser = _browser(pw, tmp_path)
+        try:
+            page = browser.new_page()
+            try:
+                page.goto(f"{server.url}/deployments/deployment/{deployment_id}/run")
+                labels = page.locator(".schema-form-property__label")
+                expect(labels).to_have_count(5)
+                titles = [t.split(" (")[0].strip() for t in labels.all_inner_texts()]
+                assert titles == ["pipeline", "mode", "budget_usd", "refresh", "approve"], titles
+                expect(page.get_by_text(re.compile("Property is type"))).to_have_count(0)
+
+                _pick(page, _field(page, page, "pipeline"), PIPELINE)
+                _pick(page, _field(page, page, "mode"), "placeholder")
+                budget = _field(page, page, "budget_usd").locator("input")
+                budget.click()
+                page.keyboard.type(BUDGET)
+                expect(budget).to_have_value(BUDGET)
+                refresh = _field(page, page, "refresh")
+                expect(refresh.get_by_role("button", name="Add item")).to_be_visible()
+                page.screenshot(path=str(form_png), full_page=True)
+                print(f"\nscreenshot of the filled run form: {form_png}")
+
+                with page.expect_response(
+                    lambda r: (
+                        r.request.method == "POST"
+                        and r.url.endswith(f"/deployments/{deployment_id}/create_flow_run")
+                    )
+                ) as made:
+                    page.get_by_role("button", name="Submit").click()
+                response = made.value
+                assert response.ok, f"the form was refused: {response.status} {response.text()}"
+                flow_run = response.json()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+                    (tmp_path / "failure.html").write_text(page.content())
+                    print(f"\nUI at the failure: {tmp_path / 'failure.png'}, failure.html")
+                raise
+        finally:
+            browser.close()
+    return flow_run, form_png
 
 
 def _approve_in_the_browser(server: Server, flow_run_id: str, tmp_path: Path) -> Path:
@@ -346,16 +418,9 @@ def _approve_in_the_browser(server: Server, flow_run_id: str, tmp_path: Path) ->
                 expect(dialog.get_by_text("Resume Flow Run")).to_be_visible()
 
                 def field(title: str):
-                    label = page.locator(
-                        ".schema-form-property__label", has_text=re.compile(f"^{title}")
-                    )
-                    return dialog.locator(".schema-form-property").filter(has=label)
+                    return _field(dialog, page, title)
 
-                decision = field("Decision").locator("button.p-select-button__control")
-                decision.focus()
-                page.keyboard.press("Space")  # a click is undone by the modal's focus trap
-                page.get_by_role("option").filter(has_text=re.compile(r"^\s*approve\s*$")).click()
-                expect(decision).to_have_text(re.compile(r"^\s*approve\s*$"))
+                _pick(page, field("Decision"), "approve")
                 field("Notes").locator("textarea").fill(NOTES)
                 field("Reviewer").locator("textarea").fill(REVIEWER)
                 expect(field("Notes").locator("textarea")).to_have_value(NOTES)
@@ -387,30 +452,42 @@ def _approve_in_the_browser(server: Server, flow_run_id: str, tmp_path: Path) ->
     return form_png
 
 
-def test_a_reviewer_approves_a_paused_run_in_the_prefect_ui(
-    tmp_path: Path, prefect_server: Server, media: Media, start_run
+def test_an_operator_starts_a_run_from_the_form_and_a_reviewer_approves_it(
+    tmp_path: Path, prefect_server: Server, served: Served
 ) -> None:
     from vidpipe import db
 
-    run = start_run(GATED)
-    engine, row = _wait_paused(run, prefect_server)
+    deployment = _deployment(prefect_server, served)
+    flow_run, run_png = _start_from_the_form(prefect_server, deployment["id"], tmp_path)
+    assert flow_run["parameters"] == {
+        "pipeline": PIPELINE,
+        "mode": "placeholder",
+        "budget_usd": float(BUDGET),
+        "refresh": [],
+        "approve": "wait",
+    }, flow_run["parameters"]
+    assert run_png.stat().st_size > 0
+
+    engine, row = _wait_paused(served, prefect_server, flow_run["id"])
+    assert (row.mode, row.budget_usd) == ("placeholder", float(BUDGET)), "the form's choices"
     assert db.approvals(engine, row.id) == [], "nothing decided before the reviewer"
 
     page_png, pictures, links = _read_the_review_page(
-        prefect_server, media, row.flow_run_id, tmp_path
+        prefect_server, served.media_url, row.flow_run_id, tmp_path
     )
     assert page_png.stat().st_size > 0 and len(pictures) == 2
 
     form_png = _approve_in_the_browser(prefect_server, row.flow_run_id, tmp_path)
     assert form_png.stat().st_size > 0
 
-    try:
-        code = run.proc.wait(timeout=FINISH_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"vidpipe run did not finish after the approval:\n{run.output()}")
-    assert code == 0, f"vidpipe run exited {code}:\n{run.output()}"
-    assert f"run {row.id}: completed" in tail(run.stdout)
+    def completed() -> dict | None:
+        response = httpx.get(f"{prefect_server.api_url}/flow_runs/{flow_run['id']}", timeout=5)
+        state = response.json().get("state") or {}
+        if state.get("type") in {"FAILED", "CRASHED", "CANCELLED"}:
+            pytest.fail(f"the flow run ended {state}\n{served.describe()}")
+        return state if state.get("type") == "COMPLETED" else None
 
+    _wait_for(lambda: "the flow run completed", completed, served, FINISH_TIMEOUT_S)
     finished = db.get_run(engine, row.id)
     assert finished.status == "completed", finished
     assert {n.node_id: n.status for n in db.node_runs(engine, row.id)} == {

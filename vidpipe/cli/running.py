@@ -153,20 +153,25 @@ def _run_flow(
     from flows.pipeline import in_process, interrupt_on_cancel, mark_cancelled, run_pipeline
     from vidpipe import db
     from vidpipe.logs import quiet_user_errors
+    from vidpipe.runs import for_run
 
     quiet_user_errors(debug=_debugging())
     interrupt_on_cancel.set()
     previous = {sig: signal.signal(sig, _stop_on) for sig in (signal.SIGINT, signal.SIGTERM)}
     code, ending = 0, None
     try:
-        with _keeping_alive(), in_process(), _LiveProgress(engine, run_id, enabled=not as_json):
+        with (
+            _keeping_alive(),
+            in_process(),
+            for_run(run_id),
+            _LiveProgress(engine, run_id, enabled=not as_json),
+        ):
             run_pipeline(
                 pipeline=str(file.resolve()),
                 mode=mode,
                 budget_usd=budget,
                 refresh=list(refresh or []),
                 approve=approve,
-                run_id=run_id,
             )
     except VidpipeError as exc:
         code, ending = exc.exit_code, ("failed", str(exc))
