@@ -13,6 +13,8 @@ on a free loopback port, started on first use and reused by every later command:
   `VIDPIPE_SERVER_IDLE_S` (default 30 minutes) with no vidpipe activity and no flow run
   running, paused or about to run on it: a paused run keeps it alive however long the
   review takes.
+- The supervisor also serves the home's local media store (`vidpipe.media_server`) on
+  VIDPIPE_MEDIA_URL's port while the server runs, so review pages' links open.
 - `ensure` starts it under an exclusive file lock, so two commands on a cold home start
   one server; a stale record (the process died, the port answers no more) is replaced,
   never waited on.
@@ -247,6 +249,7 @@ def supervise(home: Path, port: int, idle_s: float) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     api_url = f"http://127.0.0.1:{port}/api"
+    media = None
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start"]
         + ["--host", "127.0.0.1", "--port", str(port)],
@@ -268,6 +271,7 @@ def supervise(home: Path, port: int, idle_s: float) -> int:
             time.sleep(0.25)
         _write(home, me)
         print(f"vidpipe: Prefect server up at {me.ui_url} (idle stop {idle_s:g} s)", flush=True)
+        media = _media_companion()
         last_use = time.time()
         every = max(0.5, min(30.0, idle_s / 4))
         while not stopping["now"] and server.poll() is None:
@@ -281,6 +285,8 @@ def supervise(home: Path, port: int, idle_s: float) -> int:
                 break
         return 0 if server.poll() is None else 1
     finally:
+        if media is not None:
+            media.stop()
         _forget(home, me)
         if server.poll() is None:
             server.terminate()
@@ -289,6 +295,27 @@ def supervise(home: Path, port: int, idle_s: float) -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+def _media_companion():
+    """The home's media endpoint beside its server (`vidpipe media serve` in this
+    process), on VIDPIPE_MEDIA_URL's port, so the links on review pages and summaries of
+    runs on this server open in a browser. None, with a line in the server's log, where
+    the store is on S3 or the port is taken (a `vidpipe serve` or `vidpipe media serve`
+    of this home may serve it already)."""
+    from vidpipe import media_server
+    from vidpipe.settings import get_settings
+
+    try:
+        if media_server.local_media_root() is None:
+            return None
+        url = get_settings().media_url
+        served = media_server.start_media("127.0.0.1", media_server.media_port(url))
+    except VidpipeError as exc:
+        print(f"vidpipe: no media links served here: {exc}", flush=True)
+        return None
+    print(f"vidpipe: media links served at http://127.0.0.1:{served.port}/media/", flush=True)
+    return served
 
 
 def _nap(seconds: float, stopping: dict[str, bool]) -> None:

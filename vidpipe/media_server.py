@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vidpipe import media_links
-from vidpipe.errors import StorageError, VidpipeError
+from vidpipe.errors import SpecError, StorageError, VidpipeError
 from vidpipe.refs import MediaRef
 from vidpipe.settings import Settings, SettingsError, get_settings
 from vidpipe.storage import CHUNK_SIZE, LocalStore, MediaStore
@@ -53,6 +53,8 @@ __all__ = [
     "media_port",
     "MediaServer",
     "serve_media",
+    "local_media_root",
+    "start_media",
 ]
 
 #: The file in VIDPIPE_HOME holding the signing key when the setting is unset.
@@ -316,3 +318,32 @@ def serve_media(
     )  # polls for `stop` every 0.1 s
     thread.start()
     return MediaServer(httpd, thread)
+
+
+def local_media_root() -> Path | None:
+    """The local media store's folder, or None when the store is on S3 (its review pages
+    carry presigned URLs: nothing to serve)."""
+    settings = get_settings()
+    if settings.storage_url and settings.storage_url.startswith("s3://"):
+        return None
+    from vidpipe.storage import open_store
+
+    store = open_store()
+    return store.root if isinstance(store, LocalStore) else None
+
+
+def start_media(host: str, port: int, option: str = "--port") -> MediaServer:
+    """Serve the local media store's signed links in a background thread; SpecError (one
+    line) for a store on S3, a bad port or an address that cannot be bound."""
+    if not 0 <= port <= 65535:
+        raise SpecError(f"{option} must be 0..65535, got {port}")
+    root = local_media_root()
+    if root is None:
+        raise SpecError(
+            "the media store is on S3: review pages link presigned URLs, nothing to serve"
+        )
+    secret = signing_key(get_settings())
+    try:
+        return serve_media(root, secret, host=host, port=port)
+    except OSError as exc:
+        raise SpecError(f"cannot serve media on {host}:{port}: {exc.strerror or exc}") from None

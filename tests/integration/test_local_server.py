@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integration.processes import clean_env, stop, tail
+from integration.processes import clean_env, free_port, stop, tail
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -164,7 +165,8 @@ def test_a_run_starts_it_pauses_on_it_keeps_it_alive_and_it_stops_when_idle(
 ):
     pipeline = tmp_path / "a home" / "gate file.yaml"
     pipeline.write_text(textwrap.dedent(GATED))
-    idle = {"VIDPIPE_SERVER_IDLE_S": "4"}
+    media_url = f"http://127.0.0.1:{free_port()}"
+    idle = {"VIDPIPE_SERVER_IDLE_S": "4", "VIDPIPE_MEDIA_URL": media_url}
     log = tmp_path / "run.log"
     with log.open("w") as errors:
         run = subprocess.Popen(
@@ -187,6 +189,16 @@ def test_a_run_starts_it_pauses_on_it_keeps_it_alive_and_it_stops_when_idle(
             server_log = tail(home / "server" / "server.log")
             pytest.fail(f"the run never paused (exit {run.poll()}):\n{tail(log)}\n{server_log}")
         assert "Prefect UI: http://127.0.0.1:" in log.read_text(), "where the UI is, once"
+        # The review page's media links open: the server's media companion serves them.
+        found = httpx.post(
+            f"{record(home)['api_url']}/artifacts/filter",
+            json={"artifacts": {"type": {"any_": ["markdown"]}}},
+            timeout=10,
+        ).json()
+        links = {u for a in found for u in re.findall(rf"{media_url}/media/[^)\s\"<]+", a["data"])}
+        assert links, [a["key"] for a in found]
+        for url in links:
+            assert httpx.get(url.replace("&amp;", "&"), timeout=10).status_code == 200, url
         time.sleep(12)  # three idle periods: the paused run keeps the server up
         assert vidpipe(home, "server", "status", **idle).returncode == 0
         approved = vidpipe(home, "approve", run_id, **idle)

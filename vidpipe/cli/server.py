@@ -67,18 +67,18 @@ def _start_media(port: int | None):
     port asked for (refused in one line if it cannot be bound), else on VIDPIPE_MEDIA_URL's
     (a warning if that one is taken, say by a `vidpipe media serve`)."""
     from vidpipe import media_server
-    from vidpipe.cli.media import announce, local_media_root, start_media
+    from vidpipe.cli.media import announce
     from vidpipe.settings import get_settings
 
     if port == 0:
         return None
     try:
-        if local_media_root() is None:
+        if media_server.local_media_root() is None:
             if port is not None:
                 raise SpecError("--media-port: the media store is on S3, nothing to serve")
             return None
         chosen = port if port is not None else media_server.media_port(get_settings().media_url)
-        server = start_media("127.0.0.1", chosen, "--media-port")
+        server = media_server.start_media("127.0.0.1", chosen, "--media-port")
     except VidpipeError as exc:
         if port is not None:
             raise _fail(exc) from None
