@@ -67,6 +67,16 @@ def _empty_summary(folder: Path, why: str) -> str:
     )
 
 
+def _run_link(row: dict[str, Any]) -> str:
+    """A run's id, linked to its flow run's page in the Prefect UI showing the summary (a
+    link from the UI's root, so it works however the UI is reached)."""
+    if not row["run_id"]:
+        return ""
+    if not row.get("flow_run_id"):
+        return f"`{row['run_id']}`"
+    return f"[{row['run_id']}](/runs/flow-run/{row['flow_run_id']})"
+
+
 def _summary(folder: Path, rows: list[dict[str, Any]]) -> str:
     done = sum(r["status"] == "completed" for r in rows)
     lines = [
@@ -80,7 +90,7 @@ def _summary(folder: Path, rows: list[dict[str, Any]]) -> str:
     for r in rows:
         error = (r["error"] or "").replace("|", "\\|").replace("\n", " ")[:160]
         lines.append(
-            f"| {r['file']} | {r['run_id'] or ''} | {r['status']} | "
+            f"| {r['file']} | {_run_link(r)} | {r['status']} | "
             f"{costs.format_usd(r['billed'])} | {costs.format_usd(r['saved'])} | {error} |"
         )
     total = sum(r["billed"] for r in rows)
@@ -134,6 +144,7 @@ def _run_one(engine: Any, path: Path, mode: str | None) -> dict[str, Any]:
         return {
             "file": path.name,
             "run_id": None,
+            "flow_run_id": None,
             "status": "invalid",
             "error": problems,
             "billed": zero,
@@ -149,6 +160,7 @@ def _run_one(engine: Any, path: Path, mode: str | None) -> dict[str, Any]:
     return {
         "file": path.name,
         "run_id": run_id,
+        "flow_run_id": run.flow_run_id,
         "status": run.status,
         "error": run.error or (None if state.is_completed() else state.message),
         "billed": costs.billed_total(entries),

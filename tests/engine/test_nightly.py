@@ -116,6 +116,10 @@ def test_a_folder_with_spaces_runs_the_valid_file_and_reports_the_invalid_one(ho
     assert rows[0]["run_id"] and rows[0]["error"] is None
     assert rows[1]["run_id"] is None and rows[1]["error"]
     assert "1 of 2 completed" in summary
+    # Each child run links to its page in the Prefect UI showing the summary.
+    child = rows[0]
+    assert child["flow_run_id"], child
+    assert f"| [{child['run_id']}](/runs/flow-run/{child['flow_run_id']}) |" in summary
     assert f"Folder: `{folder}`" in summary
 
 
