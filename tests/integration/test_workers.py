@@ -243,7 +243,12 @@ def test_two_workers_run_six_deployed_runs_on_postgresql(
     # The form: only what an operator chooses, no type switches, the folder's pipelines.
     assert sorted(schema) == ["approve", "budget_usd", "mode", "pipeline", "refresh"]
     assert not [p for p, s in schema.items() if "anyOf" in s], schema
-    assert schema["pipeline"]["enum"] == ["explainer", "launch-teaser", "product-reel", "social-cut"]
+    assert schema["pipeline"]["enum"] == [
+        "explainer",
+        "launch-teaser",
+        "product-reel",
+        "social-cut",
+    ]
     assert deployment["enforce_parameter_schema"] is False  # the API may send paths
 
     worker_envs = {
