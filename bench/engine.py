@@ -26,9 +26,13 @@ whatever is timed next. Prints:
    Second wall / first wall (goal < 10%) and the node bodies that ran the second time,
    i.e. provider calls and FFmpeg work (goal 0).
 
+4. A 1,000-node run of the layered DAG (100 levels): ms per node, and the process's peak
+   RSS (its high-water mark) after it.
+
 `--breakdown` (also automatic when the overhead ratio misses its goal) runs the 200-node
 pipeline once more with timers around the engine's per-node steps and prints where the
-time goes.
+time goes. For each missed goal its case runs once more, untimed, under a CPU profile of
+all its threads (`bench/engine_profile.py`), whose top entries are printed.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import yaml  # noqa: E402
+from engine_profile import profile_top  # noqa: E402
 from prefect import flow, task  # noqa: E402
 from prefect.futures import wait  # noqa: E402
 from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings  # noqa: E402
@@ -473,6 +478,29 @@ def bench_breakdown() -> None:
         )
 
 
+def profile_misses(*, overhead: bool, parallel: bool, rerun: bool, latency_s: float) -> None:
+    """For each missed goal, one more (untimed) run of its case with its CPU profile."""
+    if overhead:
+        home = _new_home("profile-layered")
+        with vidpipe_home(home):
+            path = layered_pipeline(home, "profile")
+            settle()
+            profile_top("one 200-node vidpipe run", lambda: run_vidpipe(path))
+    if parallel:
+        home = _new_home("profile-parallel")
+        with vidpipe_home(home, latency_s):
+            path, _ = parallel_pipeline(home)
+            settle()
+            profile_top("one parallelism run", lambda: run_vidpipe(path))
+    if rerun:
+        home = _new_home("profile-rerun")
+        with vidpipe_home(home):
+            path = explainer_copy(home)
+            run_vidpipe(path)
+            settle()
+            profile_top("one cached re-run of the explainer", lambda: run_vidpipe(path))
+
+
 # ----------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -517,6 +545,12 @@ def main() -> None:
         large = bench_large()
         if args.breakdown or ratio > GOAL_OVERHEAD:
             bench_breakdown()
+        profile_misses(
+            overhead=ratio > GOAL_OVERHEAD,
+            parallel=par["wall"] / par["cp"] > GOAL_PARALLEL,
+            rerun=rerun["second"] / rerun["first"] >= GOAL_RERUN,
+            latency_s=args.latency,
+        )
 
     bodies = ", ".join(f"{n} {s:.2f}" for n, s in par["bodies"].items())
     print(f"\nparallelism detail: critical chain {' -> '.join(par['chain'])} ({bodies} s)")

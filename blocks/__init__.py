@@ -2,7 +2,8 @@
 
 Register them once with `prefect block register -m blocks`, then save one of each under
 the name `vidpipe` (README, "Operating vidpipe"). A flow run reads the saved blocks at its
-start (`apply_saved_blocks`); where a block is not saved, the environment is used.
+start (`apply_saved_blocks`: one request, a block loaded again only when its update time
+changed, `blocks/saved.py`); where a block is not saved, the environment is used.
 Secrets are `SecretStr`: masked in reprs, logs and the UI.
 """
 
@@ -14,6 +15,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from blocks.alerts import VidpipeAlerts
+from blocks.saved import BLOCK_NAME, saved_settings
 
 __all__ = [
     "BLOCK_NAME",
@@ -26,9 +28,6 @@ __all__ = [
     "VidpipeAlerts",
     "apply_saved_blocks",
 ]
-
-#: The name every vidpipe block is saved under.
-BLOCK_NAME = "vidpipe"
 
 
 class ElevenLabsCredentials(Block):
@@ -121,19 +120,13 @@ _BLOCKS = (
 
 def saved_block_settings() -> dict[str, Any]:
     """Settings fields from every vidpipe block saved under BLOCK_NAME (none: {})."""
-    found: dict[str, Any] = {}
-    for block_type in _BLOCKS:
-        try:
-            block = block_type.load(BLOCK_NAME, _sync=True)
-        except (ValueError, KeyError):  # not registered, or not saved
-            continue
-        found.update({k: v for k, v in block.settings().items() if v is not None})
-    return found
+    return saved_settings(_BLOCKS)
 
 
 def apply_saved_blocks() -> list[str]:
     """Make saved blocks take precedence over the environment for this process; returns
-    the fields they set (never their values)."""
+    the fields they set (never their values). Unchanged blocks leave the process's
+    settings object as it was (`override_settings` of the same values)."""
     from vidpipe.settings import override_settings
 
     fields = saved_block_settings()

@@ -15,12 +15,10 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from blocks.saved import BLOCK_NAME, saved_settings
 from vidpipe.observability.rules import AlertRules
 
-__all__ = ["VidpipeAlerts", "apply_saved_alerts"]
-
-#: The name the block is saved under, as every vidpipe block.
-BLOCK_NAME = "vidpipe"
+__all__ = ["BLOCK_NAME", "VidpipeAlerts", "apply_saved_alerts"]
 
 
 class VidpipeAlerts(Block):
@@ -61,11 +59,7 @@ def apply_saved_alerts() -> list[str]:
     process; returns the settings it set (never their values)."""
     from vidpipe.settings import override_settings
 
-    try:
-        block = VidpipeAlerts.load(BLOCK_NAME, _sync=True)  # type: ignore[call-arg]
-    except (ValueError, KeyError):  # not registered, or not saved
-        return []
-    fields = block.settings()
+    fields = saved_settings([VidpipeAlerts])
     if fields:
         override_settings(**fields)
     return sorted(fields)

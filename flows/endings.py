@@ -10,6 +10,7 @@ nothing is left `running`.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import signal
 import threading
 from typing import Any
@@ -71,7 +72,11 @@ class CancelWatch:
         self.engine, self.run_id, self.flow_run_id = engine, run_id, flow_run_id
         self.main = threading.main_thread().ident
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="vidpipe-cancel", daemon=True)
+        # the flow's context: its Prefect settings and client (no new client per look)
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._loop,), name="vidpipe-cancel", daemon=True
+        )
 
     def __enter__(self) -> CancelWatch:
         self._thread.start()

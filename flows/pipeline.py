@@ -28,14 +28,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 from prefect import flow, get_client, get_run_logger
+from prefect.context import SettingsContext, SyncClientContext, get_settings_context
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from blocks import apply_saved_blocks
 from flows import report
@@ -156,11 +159,50 @@ def in_process() -> Iterator[None]:
     keep Prefect's heartbeats. Setting PREFECT_FLOWS_HEARTBEAT_FREQUENCY keeps them here.
     """
     asked = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY"}
-    if asked & os.environ.keys():
+    with _shared_client():
+        if asked & os.environ.keys():
+            yield
+            return
+        context = get_settings_context()
+        with SettingsContext(profile=context.profile, settings=_quiet(context.settings)):
+            yield
+
+
+#: (Prefect's API settings, the client context the flow runs using them share).
+_clients: list[tuple[Any, SyncClientContext]] = []
+_clients_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _shared_client() -> Iterator[None]:
+    """The flow runs of a process share one Prefect client per API (its URL, key, TLS
+    settings): a new client costs about 25 ms (its TLS context loads every CA certificate,
+    even for plain HTTP) and a request for a CSRF token. Prefect's engine takes the client
+    from the context. Without an API URL (an ephemeral server) each run has its own."""
+    api = get_current_settings().api
+    if not api.url or SyncClientContext.get() is not None:
         yield
         return
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with _clients_lock:
+        shared = next((ctx for held, ctx in _clients if held == api), None)
+        if shared is None or shared.client._closed:  # closed: by its own count, made anew
+            _clients[:] = [(held, ctx) for held, ctx in _clients if ctx is not shared]
+            shared = SyncClientContext()
+            shared.client.__enter__()  # open for the life of the process
+            shared._context_stack = 1  # so a flow run entering it never closes it
+            _clients.append((api, shared))
+    token = SyncClientContext.__var__.set(shared)
+    try:
         yield
+    finally:
+        SyncClientContext.__var__.reset(token)
+
+
+def _quiet(settings: Any) -> Any:
+    """`settings` without flow-run heartbeats: a copy with that one field changed, not
+    Prefect's `copy_with_update`, which reads the environment and profiles again (~25 ms)."""
+    flows = settings.flows.model_copy(update={"heartbeat_frequency": None})
+    return settings.model_copy(update={"flows": flows})
 
 
 def _check_budgets(estimate: costs.PlanEstimate, run: RunInfo, engine: Any) -> None:
@@ -270,7 +312,7 @@ def _run(
         engine, run.run_id, "running", estimated_usd=float(tracker.estimate.marginal_usd)
     )
     _check_budgets(tracker.estimate, run, engine)
-    tracker.progress_id = report.progress(tracker, None)
+    report.start_progress(tracker)
     rejected = _execute(plan, run, tracker, refresh, approve)
     return _finish(tracker.plan, run, tracker, engine, rejected)
 
@@ -356,7 +398,9 @@ def _submit(
         task = made[key] = TASKS[node.type].with_options(
             task_run_name="{node.id}", refresh_cache=force or None, tags=list(tags) or None
         )
-    return task.submit(node=node, inputs=inputs, run=run, wait_for=ordering)
+    # The node and the run hold no futures: quoted, Prefect hands them over as they are
+    # instead of walking (and rebuilding) every field of both for each task run.
+    return task.submit(node=quote(node), inputs=inputs, run=quote(run), wait_for=ordering)
 
 
 def _finish(

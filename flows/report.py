@@ -5,8 +5,11 @@ line a node answered from cache logs to its task run.
 
 The progress artifact counts what the nodes table says (`vidpipe.db.node_runs`): a node
 is finished once its node run is `completed`, `failed` or `skipped`, so a gate counts
-once it is decided, not while it waits. It is updated whenever a node ends, at most once
-per PROGRESS_EVERY_S, and the last change within that time is sent when it is over.
+once it is decided, not while it waits. It is made PROGRESS_EVERY_S after the run starts
+(or at its end, if sooner) and updated whenever a node ends, at most once per
+PROGRESS_EVERY_S, the last change within that time sent when it is over; the end of the
+run, a decided gate and a gate that waits send it at once. An invoice table is made for a
+run that billed, saved or risked money.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import contextvars
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prefect.artifacts import (
@@ -25,12 +28,21 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.context import SyncClientContext
 
 from tasks.runtime import effective_provider, outcome_line, store_for
 from vidpipe import db, graphing, media_server
 from vidpipe.refs import MediaRef
 
-__all__ = ["artifact_key", "progress", "progress_text", "summary", "invoice", "log_cache_hit"]
+__all__ = [
+    "artifact_key",
+    "start_progress",
+    "progress",
+    "progress_text",
+    "summary",
+    "invoice",
+    "log_cache_hit",
+]
 
 ENDED = ("completed", "failed", "skipped")
 
@@ -62,28 +74,57 @@ def progress_text(rows: Sequence[db.NodeRun], planned: int) -> tuple[float, str]
     return (100.0 * ended / total if total else 100.0), text
 
 
-def progress(tracker: Any, artifact_id: Any, *, throttle: bool = False) -> Any:
-    """Create the progress artifact (artifact_id None) or update it; returns its id.
+def start_progress(tracker: Any) -> None:
+    """A run starts: its progress artifact is made PROGRESS_EVERY_S later, or at its end
+    if that comes sooner, so a run that ends within that time makes it once."""
+    with tracker.progress_lock:
+        tracker.client = SyncClientContext.get()
+        tracker.progress_at = time.monotonic()
+        _update_later(tracker, PROGRESS_EVERY_S)
 
-    With `throttle`, an update within PROGRESS_EVERY_S of the previous one is postponed
-    to the end of that time (one update then, whatever changed meanwhile)."""
+
+@contextlib.contextmanager
+def _flow_client(tracker: Any) -> Iterator[None]:
+    """The flow's client where this thread has none (a node's done callback, a timer):
+    without it, each update from such a thread would make a client of its own."""
+    if tracker.client is None or SyncClientContext.get() is not None:
+        yield
+        return
+    token = SyncClientContext.__var__.set(tracker.client)
+    try:
+        yield
+    finally:
+        SyncClientContext.__var__.reset(token)
+
+
+def progress(tracker: Any, artifact_id: Any = None, *, throttle: bool = False) -> Any:
+    """Create the run's progress artifact, or update it; returns its id (None while a
+    throttled creation waits). The id is kept on the tracker (`tracker.progress_id`);
+    `artifact_id` names one made elsewhere.
+
+    With `throttle`, a creation or update within PROGRESS_EVERY_S of the previous one (or
+    of `start_progress`) is postponed to the end of that time (one then, whatever changed
+    meanwhile): at most one artifact request per second per run while nodes stream in."""
     with tracker.progress_lock:
         now = time.monotonic()
-        if throttle and artifact_id is not None and now - tracker.progress_at < PROGRESS_EVERY_S:
+        if tracker.progress_id is None:
+            tracker.progress_id = artifact_id
+        if throttle and now - tracker.progress_at < PROGRESS_EVERY_S:
             _update_later(tracker, PROGRESS_EVERY_S - (now - tracker.progress_at))
-            return artifact_id
+            return tracker.progress_id
         if tracker.progress_timer is not None:
             tracker.progress_timer.cancel()
             tracker.progress_timer = None
         tracker.progress_at = now
         rows = db.node_runs(tracker.engine, tracker.run.run_id)
         percent, text = progress_text(rows, len(tracker.plan.order))
-        if artifact_id is None:
-            return create_progress_artifact(
-                percent, key=artifact_key(tracker.run.pipeline, "progress"), description=text
-            )
-        update_progress_artifact(artifact_id, percent, description=text)
-        return artifact_id
+        with _flow_client(tracker):
+            if tracker.progress_id is None:
+                key = artifact_key(tracker.run.pipeline, "progress")
+                tracker.progress_id = create_progress_artifact(percent, key=key, description=text)
+            else:
+                update_progress_artifact(tracker.progress_id, percent, description=text)
+        return tracker.progress_id
 
 
 def _update_later(tracker: Any, delay: float) -> None:
@@ -103,7 +144,7 @@ def _update_now(tracker: Any) -> None:
             return  # cancelled, or replaced by an update sent meanwhile
         tracker.progress_timer = None
     with contextlib.suppress(Exception):  # progress is shown, never a reason to fail
-        tracker.progress_id = progress(tracker, tracker.progress_id)
+        progress(tracker)
 
 
 def log_cache_hit(tracker: Any, node_id: str, state: Any, saved: Any = None) -> None:
@@ -127,6 +168,8 @@ def log_cache_hit(tracker: Any, node_id: str, state: Any, saved: Any = None) -> 
 def invoice(tracker: Any, bill: Any) -> None:
     """The run's invoice (line items, subtotal, markup, total) as a table artifact."""
     run = tracker.run
+    if not (bill.lines or bill.savings or bill.possibly_billed):
+        return  # nothing billed, saved or at risk: no table of zeros
     rows = bill.to_rows()
     if rows:
         create_table_artifact(
@@ -225,7 +268,29 @@ def summary(
     error: str | None,
     variants: list[dict[str, Any]] | None = None,
 ) -> None:
-    """The end-of-run markdown artifact (and the progress artifact's last update)."""
+    """The end-of-run markdown artifact, and the progress artifact's last update sent at
+    the same time (two requests at once: a short run's end waits for one round trip)."""
+    context = contextvars.copy_context()  # this thread's flow run and Prefect settings
+    last = threading.Thread(target=context.run, args=(_final_progress, tracker), daemon=True)
+    last.start()
+    try:
+        _summary(tracker, status, output, error, variants)
+    finally:
+        last.join()
+
+
+def _final_progress(tracker: Any) -> None:
+    with contextlib.suppress(Exception):  # nodes skipped at the end count too
+        progress(tracker)
+
+
+def _summary(
+    tracker: Any,
+    status: str,
+    output: MediaRef | None,
+    error: str | None,
+    variants: list[dict[str, Any]] | None,
+) -> None:
     run, engine = tracker.run, tracker.engine
     rows = db.node_runs(engine, run.run_id)
     found = db.get_run(engine, run.run_id)
@@ -267,5 +332,3 @@ def summary(
         key=artifact_key(run.pipeline, "summary"),
         description=f"{run.pipeline} run {run.run_id}: {status}",
     )
-    with contextlib.suppress(Exception):  # nodes skipped at the end count too
-        tracker.progress_id = progress(tracker, tracker.progress_id)

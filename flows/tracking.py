@@ -44,10 +44,12 @@ class Tracker:
     progress_at: float = 0.0  # when the progress artifact was last updated (monotonic)
     progress_lock: threading.Lock = field(default_factory=threading.Lock)
     progress_timer: threading.Timer | None = None  # a postponed update (`report.progress`)
+    #: The flow's Prefect client context, for updates sent from other threads.
+    client: Any = None
 
     def finished(self, node_id: str) -> None:
         self.done.add(node_id)
-        self.progress_id = report.progress(self, self.progress_id)
+        report.progress(self)
 
     def forget(self, node_id: str) -> None:
         """A node about to run again (a revision): its earlier outcome no longer counts."""
@@ -67,8 +69,8 @@ def collect(futures: list[PrefectFuture[MediaRef]], tracker: Tracker) -> None:
     progress artifact as they come in."""
     for future in as_completed(futures):
         record(future, tracker)
-        tracker.progress_id = report.progress(tracker, tracker.progress_id, throttle=True)
-    tracker.progress_id = report.progress(tracker, tracker.progress_id)
+        report.progress(tracker, throttle=True)
+    report.progress(tracker, throttle=True)  # the run's end or a gate sends it at once
 
 
 def record(future: PrefectFuture[MediaRef], tracker: Tracker) -> None:
@@ -97,7 +99,7 @@ def record(future: PrefectFuture[MediaRef], tracker: Tracker) -> None:
             tracker.done.add(node_id)
         event.set()
     with contextlib.suppress(Exception):  # shown as it happens, also while a gate waits
-        tracker.progress_id = report.progress(tracker, tracker.progress_id, throttle=True)
+        report.progress(tracker, throttle=True)
 
 
 def _record_outcome(future: PrefectFuture[MediaRef], tracker: Tracker, node_id: str) -> None:

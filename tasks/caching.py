@@ -12,11 +12,13 @@ missing digest, so the node runs again.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
+from prefect.filesystems import LocalFileSystem
 
 from tasks.run_info import store_for
 from vidpipe import db
@@ -77,14 +79,36 @@ def _record_key(records: Any, key: str, ref: MediaRef | None) -> str:
 _NOTHING = object()
 
 
+def _surely_absent(records: Any, key: str) -> bool:
+    """Whether a local result folder has no file for `key`: one `stat`, where Prefect's
+    own check resolves the folder's path and reads the record (the usual answer for work
+    never done before). Any other storage says so through Prefect."""
+    if not _local(records):
+        return False
+    folder = os.path.expanduser(str(records.result_storage.basepath))
+    return not os.path.lexists(os.path.join(folder, key))
+
+
+def _local(records: Any) -> bool:
+    """Whether records are files in a local folder, each read in full by `read` (so a
+    record found by `_surely_absent` is read once, not checked and then read)."""
+    storage = records.result_storage
+    return (
+        records.metadata_storage is None
+        and type(storage) is LocalFileSystem
+        and bool(storage.basepath)
+    )
+
+
 def _read(records: Any, key: str) -> Any:
     """The result recorded under `key`, `_NOTHING` if none, None if unreadable."""
-    if not records.exists(key):
+    local = _local(records)
+    if _surely_absent(records, key) or (not local and not records.exists(key)):
         return _NOTHING
     try:
         return records.read(key).result
     except Exception:  # noqa: BLE001 - a damaged record is one to replace
-        return None
+        return _NOTHING if local else None  # as Prefect's `exists` would have said
 
 
 CACHE_POLICY = NodeCachePolicy()

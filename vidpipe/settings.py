@@ -251,7 +251,9 @@ def clear_overrides() -> None:
 
 def override_settings(**fields: Any) -> Settings:
     """Fields that take precedence over the environment in this process (saved Prefect
-    blocks, see `blocks/`)."""
-    _overrides.update(fields)
-    get_settings.cache_clear()
+    blocks, see `blocks/`). The same values again keep the settings object as it is: the
+    environment is read once per process, and again only when something changed."""
+    if any(name not in _overrides or _overrides[name] != value for name, value in fields.items()):
+        _overrides.update(fields)
+        get_settings.cache_clear()
     return get_settings()

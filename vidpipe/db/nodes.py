@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, bindparam, func, update
 from sqlmodel import select
 
 from vidpipe.errors import VidpipeError
@@ -216,17 +216,22 @@ def job_in_flight(engine: Engine, cache_key: str) -> str | None:
         return session.exec(query).first()  # type: ignore[call-overload]
 
 
+#: `completed_output`'s query, built once: every node task asks it before it runs.
+_COMPLETED = (
+    select(NodeRun.output)
+    .where(NodeRun.cache_key == bindparam("cache_key"), NodeRun.status == "completed")
+    .order_by(NodeRun.updated_at.desc())  # type: ignore[attr-defined]
+    .limit(1)
+)
+
+
 def completed_output(engine: Engine, cache_key: str) -> MediaRef | None:
     """The output of the latest completed execution of this work, if any (for predicting
-    cache hits before a run)."""
-    query = (
-        select(NodeRun.output)
-        .where(NodeRun.cache_key == cache_key, NodeRun.status == "completed")
-        .order_by(NodeRun.updated_at.desc())  # type: ignore[attr-defined]
-        .limit(1)
-    )
-    with session_scope(_reader(engine)) as session:
-        output = session.exec(query).first()  # type: ignore[call-overload]
+    cache hits before a run, and deciding them in one). One read on a plain connection:
+    no ORM session, no statement to build."""
+    with _reader(engine).connect() as conn:
+        row = conn.execute(_COMPLETED, {"cache_key": cache_key}).first()
+    output = row[0] if row is not None else None
     return MediaRef.model_validate(output) if output else None
 
 

@@ -4,9 +4,10 @@ of the process run on one thread, several in one transaction.
 SQLite has one write lock per file. With the engine's node threads each opening its own
 `BEGIN IMMEDIATE`, a node's start and finish were mostly spent queueing on that lock
 (SQLite's busy handler sleeps in steps of up to 100 ms). Here a write is queued with the
-function that performs it; the writer takes everything queued, runs it in one transaction
-(each write in a savepoint of its own, so a failing write fails alone and the rest
-commit), commits, and only then answers each caller. A write that returned is committed,
+function that performs it; the writer takes everything queued, runs it in one transaction,
+commits, and only then answers each caller. Should a write raise, the transaction is
+rolled back and the batch run again with each write in a savepoint of its own, so a
+failing write fails alone and the rest commit. A write that returned is committed,
 as before, and the stale-execution guard is the same single conditional UPDATE, now run
 inside the batch. Writes from other processes still queue on SQLite's lock as before.
 
@@ -70,19 +71,11 @@ class _Writer:
             self._run(batch)
 
     def _run(self, batch: list[tuple[Callable[[Connection], Any], Future[Any]]]) -> None:
-        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
-            with self.engine.begin() as conn:
-                for op, future in batch:
-                    savepoint = conn.begin_nested()
-                    try:
-                        result = op(conn)
-                    except Exception as exc:  # noqa: BLE001 - handed to its caller
-                        savepoint.rollback()
-                        outcomes.append((future, None, exc))
-                    else:
-                        savepoint.commit()
-                        outcomes.append((future, result, None))
+            try:
+                outcomes = self._attempt(batch, isolated=False)
+            except Exception:  # noqa: BLE001 - a write failed: again, each in a savepoint
+                outcomes = self._attempt(batch, isolated=True)
         except BaseException as exc:  # the commit failed: nothing in the batch was written
             for _, future in batch:
                 if not future.done():
@@ -95,6 +88,30 @@ class _Writer:
                 future.set_exception(error)
             else:
                 future.set_result(result)
+
+    def _attempt(
+        self, batch: list[tuple[Callable[[Connection], Any], Future[Any]]], *, isolated: bool
+    ) -> list[tuple[Future[Any], Any, BaseException | None]]:
+        """Run the batch in one transaction and commit it. Not `isolated`, the writes run
+        one after another and the first that raises rolls the whole transaction back (the
+        usual case, where none fails, costs no savepoints); `isolated`, each runs in a
+        savepoint of its own, so a failing write fails alone and the rest commit."""
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        with self.engine.begin() as conn:
+            for op, future in batch:
+                if not isolated:
+                    outcomes.append((future, op(conn), None))
+                    continue
+                savepoint = conn.begin_nested()
+                try:
+                    result = op(conn)
+                except Exception as exc:  # noqa: BLE001 - handed to its caller
+                    savepoint.rollback()
+                    outcomes.append((future, None, exc))
+                else:
+                    savepoint.commit()
+                    outcomes.append((future, result, None))
+        return outcomes
 
 
 _writers: dict[tuple[int, int], _Writer] = {}

@@ -1,0 +1,97 @@
+"""A run's progress artifact: made once by a run shorter than a second, and sent at most
+once a second while nodes stream in, its last state always sent at the end."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from flows.report import PROGRESS_EVERY_S
+
+
+@pytest.fixture
+def artifact_requests(monkeypatch) -> list[tuple[float, str, str]]:
+    """(when, method, key) of each artifact request this process sends: POST makes an
+    artifact (its key), PATCH updates the progress artifact."""
+    sent: list[tuple[float, str, str]] = []
+    original = httpx.Client.send
+
+    def send(self, request, **kwargs):
+        made = request.method == "POST" and request.url.path.endswith("/artifacts/")
+        if made or (request.method == "PATCH" and "/artifacts/" in request.url.path):
+            key = json.loads(request.content or b"{}").get("key") or ""
+            sent.append((time.monotonic(), request.method, key))
+        return original(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", send)
+    return sent
+
+
+def _latest(key: str):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+        )
+
+
+def test_a_short_run_makes_its_progress_artifact_once(run_file, write_pipeline, artifact_requests):
+    path = write_pipeline(
+        "quick",
+        """
+        name: quick
+        nodes:
+          - {id: a, type: asset, asset: {kind: text, text: one}}
+          - {id: b, type: asset, asset: {kind: text, text: two}, after: [a]}
+        """,
+    )
+    started = time.monotonic()
+    doc = run_file(path)
+    assert doc["run"]["status"] == "completed"
+    progress = _latest("quick-progress")
+    assert len(progress) == 1 and progress[0].data == 100
+    assert progress[0].description.startswith("2/2 nodes finished")
+    made = sorted(k for _, m, k in artifact_requests if m == "POST")
+    assert made == ["quick-progress", "quick-summary"]  # nothing billed: no invoice table
+    _spaced(artifact_requests, "quick-progress", started)
+    assert {a.key for a in _latest("quick-summary")} == {"quick-summary"}
+
+
+def test_progress_goes_out_at_most_once_a_second(
+    run_file, write_pipeline, artifact_requests, monkeypatch
+):
+    monkeypatch.setenv("VIDPIPE_PLACEHOLDER_LATENCY_S", "0.3")
+    from vidpipe.settings import get_settings
+
+    get_settings.cache_clear()
+    nodes = "\n".join(
+        f"  - {{id: n{i}, type: generate-image, "
+        f"config: {{provider: local, prompt: shot {i}, seed: {i}}}"
+        + (f", after: [n{i - 1}]" if i else "")
+        + "}"
+        for i in range(8)
+    )
+    text = f"name: steady\nmode: placeholder\nvideo: {{width: 64, height: 36}}\nnodes:\n{nodes}\n"
+    path = write_pipeline("steady", text)
+    started = time.monotonic()
+    doc = run_file(path)
+    assert doc["run"]["status"] == "completed"
+    assert time.monotonic() - started > 2.4  # eight nodes of 0.3 s, one after another
+    progress = _latest("steady-progress")
+    assert len(progress) == 1 and progress[0].data == 100
+    sent = _spaced(artifact_requests, "steady-progress", started)
+    assert len(sent) >= 3  # made, updated while the nodes ran, and at the end
+
+
+def _spaced(requests: list[tuple[float, str, str]], key: str, started: float) -> list[float]:
+    """When the progress artifact was sent; each time but the run's last one at least a
+    second after the previous one (the first: a second after the run started)."""
+    sent = [t for t, m, k in requests if m == "PATCH" or k == key]
+    gaps = [b - a for a, b in zip([started, *sent[:-1]], sent[:-1], strict=False)]
+    assert not gaps or min(gaps) >= PROGRESS_EVERY_S * 0.95, gaps
+    return sent
