@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -109,3 +110,21 @@ def running_prefect_server(
         yield log
     finally:
         stop([proc])
+
+
+def wait_for(what: Any, check: Callable[[], Any], timeout_s: float, served: Any, every: float = 1):
+    """`check()`'s first true answer, polled every `every` s. The test fails naming `what`
+    (a string, or a callable making the message at the failure) when the served process
+    (`served.proc`, described by `served.describe()`) exits or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found:
+            return found
+        said = what() if callable(what) else what
+        if served.proc.poll() is not None:
+            code = served.proc.returncode
+            pytest.fail(f"the served process exited {code} ({said})\n{served.describe()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{said}: not within {timeout_s} s\n{served.describe()}")
+        time.sleep(every)

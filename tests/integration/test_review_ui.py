@@ -61,16 +61,21 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from integration.processes import clean_env, free_port, running_prefect_server, stop, tail
+from integration.processes import (
+    clean_env,
+    free_port,
+    running_prefect_server,
+    stop,
+    tail,
+    wait_for,
+)
 
 CHROMIUM = "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
 CHROMIUM = CHROMIUM or shutil.which("chromium")
@@ -212,28 +217,12 @@ def served(tmp_path: Path, prefect_server: Server) -> Iterator[Served]:
         db.reset_engines()  # close the pool on the test's SQLite file
 
 
-def _wait_for(what: Callable[[], str], check: Callable[[], Any], served: Served, timeout_s: float):
-    """`check()`'s first true answer, polled; the test fails naming `what()` if `vidpipe
-    serve` exits or the time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        if served.proc.poll() is not None:
-            code = served.proc.returncode
-            pytest.fail(f"vidpipe serve exited {code} ({what()})\n{served.describe()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what()}: not within {timeout_s} s\n{served.describe()}")
-        time.sleep(0.5)
-
-
 def _deployment(server: Server, served: Served) -> dict:
     def check() -> dict | None:
         response = httpx.get(f"{server.api_url}/deployments/name/run-pipeline/run-pipeline")
         return response.json() if response.status_code == 200 else None
 
-    return _wait_for(lambda: "run-pipeline served", check, served, SERVE_TIMEOUT_S)
+    return wait_for("run-pipeline served", check, SERVE_TIMEOUT_S, served, every=0.5)
 
 
 def _wait_paused(served: Served, server: Server, flow_run_id: str):
@@ -255,7 +244,9 @@ def _wait_paused(served: Served, server: Server, flow_run_id: str):
         paused = seen["state"].get("type") == "PAUSED"
         return row is not None and row.status == "awaiting_approval" and paused and row
 
-    row = _wait_for(lambda: f"the run paused (last seen: {seen})", check, served, PAUSE_TIMEOUT_S)
+    row = wait_for(
+        lambda: f"the run paused (last seen: {seen})", check, PAUSE_TIMEOUT_S, served, 0.5
+    )
     return engine, row
 
 
@@ -269,6 +260,28 @@ def _browser(pw, tmp_path: Path):
     )
     browser.set_default_timeout(UI_TIMEOUT_MS)
     return browser
+
+
+@contextlib.contextmanager
+def _open_page(tmp_path: Path) -> Iterator:
+    """A new page in headless Chromium, closed at the end; on a failure, the page's
+    screenshot and HTML are left in tmp_path."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = _browser(pw, tmp_path)
+        try:
+            page = browser.new_page()
+            try:
+                yield page
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+                    (tmp_path / "failure.html").write_text(page.content())
+                    print(f"\nUI at the failure: {tmp_path / 'failure.png'}, failure.html")
+                raise
+        finally:
+            browser.close()
 
 
 def _review_artifact_id(server: Server, flow_run_id: str) -> str:
@@ -288,41 +301,27 @@ def _review_artifact_id(server: Server, flow_run_id: str) -> str:
 def _read_the_review_page(server: Server, media_url: str, flow_run_id: str, tmp_path: Path):
     """Open the review artifact in headless Chromium: every picture loaded, every media
     link answering 200. Returns (the page's screenshot, pictures, links)."""
-    from playwright.sync_api import sync_playwright
-
     page_png = tmp_path / "review-page.png"
     artifact_id = _review_artifact_id(server, flow_run_id)
-    with sync_playwright() as pw:
-        browser = _browser(pw, tmp_path)
-        try:
-            page = browser.new_page()
-            try:
-                page.goto(f"{server.url}/artifacts/artifact/{artifact_id}")
-                page.get_by_text("Is the sky right?").wait_for()
-                page.wait_for_function(
-                    """() => {
-                        const pictures = [...document.querySelectorAll('.markdown-renderer img')];
-                        return pictures.length >= 2
-                            && pictures.every(p => p.complete && p.naturalWidth > 0);
-                    }"""
-                )
-                pictures = page.eval_on_selector_all(
-                    ".markdown-renderer img",
-                    "els => els.map(e => [e.currentSrc, e.naturalWidth])",
-                )
-                links = page.eval_on_selector_all(
-                    ".markdown-renderer a[href]", "els => els.map(e => e.href)"
-                )
-                page.screenshot(path=str(page_png), full_page=True)
-                print(f"\nscreenshot of the review page: {page_png}")
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-                    (tmp_path / "failure.html").write_text(page.content())
-                    print(f"\nUI at the failure: {tmp_path / 'failure.png'}, failure.html")
-                raise
-        finally:
-            browser.close()
+    with _open_page(tmp_path) as page:
+        page.goto(f"{server.url}/artifacts/artifact/{artifact_id}")
+        page.get_by_text("Is the sky right?").wait_for()
+        page.wait_for_function(
+            """() => {
+                const pictures = [...document.querySelectorAll('.markdown-renderer img')];
+                return pictures.length >= 2
+                    && pictures.every(p => p.complete && p.naturalWidth > 0);
+            }"""
+        )
+        pictures = page.eval_on_selector_all(
+            ".markdown-renderer img",
+            "els => els.map(e => [e.currentSrc, e.naturalWidth])",
+        )
+        links = page.eval_on_selector_all(
+            ".markdown-renderer a[href]", "els => els.map(e => e.href)"
+        )
+        page.screenshot(path=str(page_png), full_page=True)
+        print(f"\nscreenshot of the review page: {page_png}")
     media_links = [u for u in links if u.startswith(f"{media_url}/media/")]
     assert len(media_links) >= 4, f"two thumbnails and two links expected: {links}"
     for url in media_links:
@@ -354,101 +353,76 @@ def _pick(page, field, option: str) -> None:
 def _start_from_the_form(server: Server, deployment_id: str, tmp_path: Path) -> tuple[dict, Path]:
     """The operator fills `run-pipeline`'s Run page with the mouse and submits it. Returns
     the flow run the UI created and the filled form's screenshot."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     form_png = tmp_path / "run-form.png"
-    with sync_playwright() as pw:
-        browser = _browser(pw, tmp_path)
-        try:
-            page = browser.new_page()
-            try:
-                page.goto(f"{server.url}/deployments/deployment/{deployment_id}/run")
-                labels = page.locator(".schema-form-property__label")
-                expect(labels).to_have_count(5)
-                titles = [t.split(" (")[0].strip() for t in labels.all_inner_texts()]
-                assert titles == ["pipeline", "mode", "budget_usd", "refresh", "approve"], titles
-                expect(page.get_by_text(re.compile("Property is type"))).to_have_count(0)
+    with _open_page(tmp_path) as page:
+        page.goto(f"{server.url}/deployments/deployment/{deployment_id}/run")
+        labels = page.locator(".schema-form-property__label")
+        expect(labels).to_have_count(5)
+        titles = [t.split(" (")[0].strip() for t in labels.all_inner_texts()]
+        assert titles == ["pipeline", "mode", "budget_usd", "refresh", "approve"], titles
+        expect(page.get_by_text(re.compile("Property is type"))).to_have_count(0)
 
-                _pick(page, _field(page, page, "pipeline"), PIPELINE)
-                _pick(page, _field(page, page, "mode"), "placeholder")
-                budget = _field(page, page, "budget_usd").locator("input")
-                budget.click()
-                page.keyboard.type(BUDGET)
-                expect(budget).to_have_value(BUDGET)
-                refresh = _field(page, page, "refresh")
-                expect(refresh.get_by_role("button", name="Add item")).to_be_visible()
-                page.screenshot(path=str(form_png), full_page=True)
-                print(f"\nscreenshot of the filled run form: {form_png}")
+        _pick(page, _field(page, page, "pipeline"), PIPELINE)
+        _pick(page, _field(page, page, "mode"), "placeholder")
+        budget = _field(page, page, "budget_usd").locator("input")
+        budget.click()
+        page.keyboard.type(BUDGET)
+        expect(budget).to_have_value(BUDGET)
+        refresh = _field(page, page, "refresh")
+        expect(refresh.get_by_role("button", name="Add item")).to_be_visible()
+        page.screenshot(path=str(form_png), full_page=True)
+        print(f"\nscreenshot of the filled run form: {form_png}")
 
-                with page.expect_response(
-                    lambda r: (
-                        r.request.method == "POST"
-                        and r.url.endswith(f"/deployments/{deployment_id}/create_flow_run")
-                    )
-                ) as made:
-                    page.get_by_role("button", name="Submit").click()
-                response = made.value
-                assert response.ok, f"the form was refused: {response.status} {response.text()}"
-                flow_run = response.json()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-                    (tmp_path / "failure.html").write_text(page.content())
-                    print(f"\nUI at the failure: {tmp_path / 'failure.png'}, failure.html")
-                raise
-        finally:
-            browser.close()
+        with page.expect_response(
+            lambda r: (
+                r.request.method == "POST"
+                and r.url.endswith(f"/deployments/{deployment_id}/create_flow_run")
+            )
+        ) as made:
+            page.get_by_role("button", name="Submit").click()
+        response = made.value
+        assert response.ok, f"the form was refused: {response.status} {response.text()}"
+        flow_run = response.json()
     return flow_run, form_png
 
 
 def _approve_in_the_browser(server: Server, flow_run_id: str, tmp_path: Path) -> Path:
     """Fill and submit the resume form in headless Chromium; returns the screenshot of the
     filled form. On failure, the page's screenshot and HTML are left in tmp_path."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     form_png = tmp_path / "review-form.png"
-    with sync_playwright() as pw:
-        browser = _browser(pw, tmp_path)
-        try:
-            page = browser.new_page()
-            try:
-                page.goto(f"{server.url}/runs/flow-run/{flow_run_id}")
-                page.get_by_role("button", name="Resume").click()
-                dialog = page.get_by_role("dialog")
-                expect(dialog.get_by_text("Resume Flow Run")).to_be_visible()
+    with _open_page(tmp_path) as page:
+        page.goto(f"{server.url}/runs/flow-run/{flow_run_id}")
+        page.get_by_role("button", name="Resume").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_text("Resume Flow Run")).to_be_visible()
 
-                def field(title: str):
-                    return _field(dialog, page, title)
+        def field(title: str):
+            return _field(dialog, page, title)
 
-                _pick(page, field("Decision"), "approve")
-                field("Notes").locator("textarea").fill(NOTES)
-                field("Reviewer").locator("textarea").fill(REVIEWER)
-                expect(field("Notes").locator("textarea")).to_have_value(NOTES)
-                expect(field("Reviewer").locator("textarea")).to_have_value(REVIEWER)
-                page.screenshot(path=str(form_png))
-                print(f"\nscreenshot of the filled resume form: {form_png}")
+        _pick(page, field("Decision"), "approve")
+        field("Notes").locator("textarea").fill(NOTES)
+        field("Reviewer").locator("textarea").fill(REVIEWER)
+        expect(field("Notes").locator("textarea")).to_have_value(NOTES)
+        expect(field("Reviewer").locator("textarea")).to_have_value(REVIEWER)
+        page.screenshot(path=str(form_png))
+        print(f"\nscreenshot of the filled resume form: {form_png}")
 
-                with page.expect_response(
-                    lambda r: (
-                        r.request.method == "POST"
-                        and r.url.endswith(f"/flow_runs/{flow_run_id}/resume")
-                    )
-                ) as resumed:
-                    dialog.get_by_role("button", name="Submit").click()
-                response = resumed.value
-                body = response.json()
-                assert response.ok and body.get("status") == "ACCEPT", (
-                    f"the server refused the form: {response.status} {body}; "
-                    f"sent {response.request.post_data}"
-                )
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-                    (tmp_path / "failure.html").write_text(page.content())
-                    print(f"\nUI at the failure: {tmp_path / 'failure.png'}, failure.html")
-                raise
-        finally:
-            browser.close()
+        with page.expect_response(
+            lambda r: (
+                r.request.method == "POST" and r.url.endswith(f"/flow_runs/{flow_run_id}/resume")
+            )
+        ) as resumed:
+            dialog.get_by_role("button", name="Submit").click()
+        response = resumed.value
+        body = response.json()
+        assert response.ok and body.get("status") == "ACCEPT", (
+            f"the server refused the form: {response.status} {body}; "
+            f"sent {response.request.post_data}"
+        )
     return form_png
 
 
@@ -487,7 +461,7 @@ def test_an_operator_starts_a_run_from_the_form_and_a_reviewer_approves_it(
             pytest.fail(f"the flow run ended {state}\n{served.describe()}")
         return state if state.get("type") == "COMPLETED" else None
 
-    _wait_for(lambda: "the flow run completed", completed, served, FINISH_TIMEOUT_S)
+    wait_for("the flow run completed", completed, FINISH_TIMEOUT_S, served, every=0.5)
     finished = db.get_run(engine, row.id)
     assert finished.status == "completed", finished
     assert {n.node_id: n.status for n in db.node_runs(engine, row.id)} == {

@@ -30,7 +30,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ import httpx
 import pytest
 
 from integration.processes import clean_env, free_port, running_prefect_server, stop, tail
+from integration.processes import wait_for as _wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_START_TIMEOUT_S = 120
@@ -147,21 +148,6 @@ def _serve(server: Server, place: Path, log_name: str, **extra: str) -> Served:
             start_new_session=True,
         )
     return Served(proc, log)
-
-
-def _wait_for(
-    what: str, check: Callable[[], Any], timeout_s: float, served: Served, every: float = 1
-) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        if served.proc.poll() is not None:
-            pytest.fail(f"vidpipe serve exited {served.proc.poll()} ({what})\n{served.describe()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout_s} s\n{served.describe()}")
-        time.sleep(every)
 
 
 def _deployments(server: Server, served: Served) -> dict[str, dict]:
