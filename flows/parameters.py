@@ -9,8 +9,8 @@ own" is the default, that default is a value of its own (`from-file`) rather tha
 - `pipeline`: a dropdown of the pipelines folder's names when the folder has any (read
   when the flow's module is imported, i.e. when `vidpipe serve` or `prefect deploy`
   makes the deployment); a plain text field otherwise. The flow itself still takes a
-  path or a file's content from code and the API (the deployment does not enforce the
-  schema: `deployments.ENFORCED`).
+  path or a file's content from code and the API (the deployment does not have the
+  server enforce the schema: `enforce_parameter_schema: false` in prefect.yaml).
 - `mode`: `from-file`, `placeholder` or `live`, `from-file` preselected.
 - `budget_usd`: a number of dollars, empty for the file's budget.
 - `refresh`: a list of node ids, empty by default.

@@ -304,13 +304,11 @@ def _media_companion():
     the store is on S3 or the port is taken (a `vidpipe serve` or `vidpipe media serve`
     of this home may serve it already)."""
     from vidpipe import media_server
-    from vidpipe.settings import get_settings
 
     try:
-        if media_server.local_media_root() is None:
+        served = media_server.start_beside()
+        if served is None:
             return None
-        url = get_settings().media_url
-        served = media_server.start_media("127.0.0.1", media_server.media_port(url))
     except VidpipeError as exc:
         print(f"vidpipe: no media links served here: {exc}", flush=True)
         return None

@@ -55,6 +55,7 @@ __all__ = [
     "serve_media",
     "local_media_root",
     "start_media",
+    "start_beside",
 ]
 
 #: The file in VIDPIPE_HOME holding the signing key when the setting is unset.
@@ -334,14 +335,37 @@ def local_media_root() -> Path | None:
 
 def start_media(host: str, port: int, option: str = "--port") -> MediaServer:
     """Serve the local media store's signed links in a background thread; SpecError (one
-    line) for a store on S3, a bad port or an address that cannot be bound."""
-    if not 0 <= port <= 65535:
-        raise SpecError(f"{option} must be 0..65535, got {port}")
+    line) for a bad port, a store on S3 or an address that cannot be bound."""
+    _check_port(port, option)
     root = local_media_root()
     if root is None:
         raise SpecError(
             "the media store is on S3: review pages link presigned URLs, nothing to serve"
         )
+    return _serve_root(root, host, port, option)
+
+
+def start_beside(port: int | None = None, option: str = "--media-port") -> MediaServer | None:
+    """The endpoint on 127.0.0.1 beside another service (`vidpipe serve`, the local
+    Prefect server): on `port`, else on VIDPIPE_MEDIA_URL's. None when the store is on S3
+    and no port was asked for; SpecError (one line) when one was, or when the port cannot
+    be bound."""
+    root = local_media_root()
+    if root is None:
+        if port is not None:
+            raise SpecError(f"{option}: the media store is on S3, nothing to serve")
+        return None
+    chosen = port if port is not None else media_port(get_settings().media_url)
+    return _serve_root(root, "127.0.0.1", chosen, option)
+
+
+def _check_port(port: int, option: str) -> None:
+    if not 0 <= port <= 65535:
+        raise SpecError(f"{option} must be 0..65535, got {port}")
+
+
+def _serve_root(root: Path, host: str, port: int, option: str) -> MediaServer:
+    _check_port(port, option)
     secret = signing_key(get_settings())
     try:
         return serve_media(root, secret, host=host, port=port)

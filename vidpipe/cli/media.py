@@ -4,13 +4,12 @@ server run the same endpoint beside them (`vidpipe.media_server.start_media`).""
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
 
 from vidpipe.cli.application import app
-from vidpipe.cli.output import _fail, err
+from vidpipe.cli.output import _fail, err, serve_until_interrupted
 from vidpipe.errors import VidpipeError
 
 media_app = typer.Typer(
@@ -60,10 +59,4 @@ def media_serve(
         raise _fail(exc) from None
     announce(server)
     err.print("Ctrl-C stops it", highlight=False)
-    try:
-        while server.thread.is_alive():
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server)

@@ -4,7 +4,6 @@ evaluation now) and `report` (the success metrics against their targets)."""
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +11,15 @@ from rich.table import Table
 
 from vidpipe import logs
 from vidpipe.cli.application import app
-from vidpipe.cli.output import JsonOpt, _emit_json, _fail, err, out, since_date
+from vidpipe.cli.output import (
+    JsonOpt,
+    _emit_json,
+    _fail,
+    err,
+    out,
+    serve_until_interrupted,
+    since_date,
+)
 from vidpipe.errors import SpecError, VidpipeError
 
 #: The port `vidpipe metrics` listens on by default.
@@ -65,13 +72,7 @@ def metrics(
         f"serving Prometheus metrics at http://{host}:{server.port}/metrics (Ctrl-C stops)",
         highlight=False,
     )
-    try:
-        while server.thread.is_alive():
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server)
 
 
 def _alert_doc(row: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 import traceback
 from typing import Annotated, Any
 
@@ -48,6 +49,18 @@ def _fail(error: VidpipeError) -> typer.Exit:
         traceback.print_exception(error)
     err.print(f"[red]error:[/red] {error}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(error.exit_code)
+
+
+def serve_until_interrupted(server: Any) -> None:
+    """Keep a background endpoint (`.thread`, `.stop()`) serving until Ctrl-C or its
+    thread ends, then stop it."""
+    try:
+        while server.thread.is_alive():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 def since_date(since: str | None) -> dt.datetime | None:

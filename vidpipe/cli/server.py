@@ -10,7 +10,7 @@ import typer
 from vidpipe.cli.application import app
 from vidpipe.cli.output import JsonOpt, _emit_json, _fail, err, out
 from vidpipe.cli.prefect_setup import _keeping_alive, prepare_prefect
-from vidpipe.errors import SpecError, VidpipeError
+from vidpipe.errors import VidpipeError
 
 
 @app.command()
@@ -68,17 +68,13 @@ def _start_media(port: int | None):
     (a warning if that one is taken, say by a `vidpipe media serve`)."""
     from vidpipe import media_server
     from vidpipe.cli.media import announce
-    from vidpipe.settings import get_settings
 
     if port == 0:
         return None
     try:
-        if media_server.local_media_root() is None:
-            if port is not None:
-                raise SpecError("--media-port: the media store is on S3, nothing to serve")
+        server = media_server.start_beside(port)
+        if server is None:
             return None
-        chosen = port if port is not None else media_server.media_port(get_settings().media_url)
-        server = media_server.start_media("127.0.0.1", chosen, "--media-port")
     except VidpipeError as exc:
         if port is not None:
             raise _fail(exc) from None
