@@ -128,3 +128,19 @@ def wait_for(what: Any, check: Callable[[], Any], timeout_s: float, served: Any,
         if time.monotonic() > deadline:
             pytest.fail(f"{said}: not within {timeout_s} s\n{served.describe()}")
         time.sleep(every)
+
+
+def spawn_vidpipe(
+    args: list[str], *, env: dict[str, str], log: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`vidpipe ARGS` in the background, its stdout and stderr in `log`, in a session of
+    its own (so `stop` ends it and its children)."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vidpipe.cli", *args],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

@@ -16,7 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integration.processes import clean_env, free_port, running_prefect_server, stop, tail
+from integration.processes import (
+    clean_env,
+    free_port,
+    running_prefect_server,
+    spawn_vidpipe,
+    stop,
+    tail,
+)
 
 SECRET = "reviewer:s3cret-Auth-7731"
 GATED = """
@@ -118,14 +125,9 @@ def test_a_server_behind_basic_auth_serves_runs_reviews_and_deployments(tmp_path
 
             # `vidpipe serve` (a runner, as a worker is) authenticates with the same variable
             serve_log = tmp_path / "serve.log"
-            with serve_log.open("wb") as log:
-                served = subprocess.Popen(
-                    [sys.executable, "-m", "vidpipe.cli", "serve"],
-                    env={**env(True), "PREFECT_RUNNER_POLL_FREQUENCY": "2"},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            served = spawn_vidpipe(
+                ["serve"], env={**env(True), "PREFECT_RUNNER_POLL_FREQUENCY": "2"}, log=serve_log
+            )
             deadline = time.monotonic() + 90
             while True:
                 found = httpx.post(

@@ -59,7 +59,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,6 +71,7 @@ from integration.processes import (
     clean_env,
     free_port,
     running_prefect_server,
+    spawn_vidpipe,
     stop,
     tail,
     wait_for,
@@ -199,15 +199,7 @@ def served(tmp_path: Path, prefect_server: Server) -> Iterator[Served]:
         PYTHONUNBUFFERED="1",
     )
     log = place / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vidpipe.cli", "serve"],
-            cwd=place,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = spawn_vidpipe(["serve"], env=env, log=log, cwd=place)
     try:
         yield Served(proc, log, home, media_url)
     finally:

@@ -39,7 +39,14 @@ from typing import Any
 import httpx
 import pytest
 
-from integration.processes import clean_env, free_port, running_prefect_server, stop, tail
+from integration.processes import (
+    clean_env,
+    free_port,
+    running_prefect_server,
+    spawn_vidpipe,
+    stop,
+    tail,
+)
 from integration.processes import wait_for as _wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,16 +152,7 @@ def _serve(server: Server, place: Path, log_name: str, **extra: str) -> Served:
         **extra,
     )
     log = place.parent / log_name
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vidpipe.cli", "serve"],
-            cwd=place,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Served(proc, log)
+    return Served(spawn_vidpipe(["serve"], env=env, log=log, cwd=place), log)
 
 
 def _deployments(server: Server, served: Served) -> dict[str, dict]:
