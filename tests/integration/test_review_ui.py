@@ -60,6 +60,7 @@ import re
 import shutil
 import subprocess
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ FINISH_TIMEOUT_S = 90  # from the reviewer's Submit to the flow run COMPLETED
 PIPELINE = "gated_ui-2"  # the file's name in the pipelines folder: the dropdown's choice
 BUDGET = "5"
 UI_TIMEOUT_MS = 30_000
+SUBMIT_ATTEMPTS = 4  # Submit clicked again while the server answers 503 (busy)
 NOTES = "approved in the browser"
 REVIEWER = "ui-reviewer"
 
@@ -342,6 +344,24 @@ def _pick(page, field, option: str) -> None:
     expect(button).to_have_text(exact)
 
 
+def _submit(page, button, endpoint: str, server: Server):
+    """Click a form's Submit and return the server's answer to the POST it makes. A busy
+    Prefect server on SQLite answers 503 ("Service Unavailable": its write met another one,
+    SQLITE_BUSY); Prefect's own client asks again, the UI shows an error toast and keeps
+    the form filled, so the operator clicks Submit again, as this does, a few times."""
+    for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+        with page.expect_response(
+            lambda r: r.request.method == "POST" and r.url.endswith(endpoint)
+        ) as answered:
+            button.click()
+        response = answered.value
+        if response.status != 503 or attempt == SUBMIT_ATTEMPTS:
+            return response
+        print(f"\nthe server was busy ({endpoint} answered 503), Submit clicked again")
+        time.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
 def _start_from_the_form(server: Server, deployment_id: str, tmp_path: Path) -> tuple[dict, Path]:
     """The operator fills `run-pipeline`'s Run page with the mouse and submits it. Returns
     the flow run the UI created and the filled form's screenshot."""
@@ -367,14 +387,12 @@ def _start_from_the_form(server: Server, deployment_id: str, tmp_path: Path) -> 
         page.screenshot(path=str(form_png), full_page=True)
         print(f"\nscreenshot of the filled run form: {form_png}")
 
-        with page.expect_response(
-            lambda r: (
-                r.request.method == "POST"
-                and r.url.endswith(f"/deployments/{deployment_id}/create_flow_run")
-            )
-        ) as made:
-            page.get_by_role("button", name="Submit").click()
-        response = made.value
+        response = _submit(
+            page,
+            page.get_by_role("button", name="Submit"),
+            f"/deployments/{deployment_id}/create_flow_run",
+            server,
+        )
         assert response.ok, f"the form was refused: {response.status} {response.text()}"
         flow_run = response.json()
     return flow_run, form_png
@@ -403,13 +421,12 @@ def _approve_in_the_browser(server: Server, flow_run_id: str, tmp_path: Path) ->
         page.screenshot(path=str(form_png))
         print(f"\nscreenshot of the filled resume form: {form_png}")
 
-        with page.expect_response(
-            lambda r: (
-                r.request.method == "POST" and r.url.endswith(f"/flow_runs/{flow_run_id}/resume")
-            )
-        ) as resumed:
-            dialog.get_by_role("button", name="Submit").click()
-        response = resumed.value
+        response = _submit(
+            page,
+            dialog.get_by_role("button", name="Submit"),
+            f"/flow_runs/{flow_run_id}/resume",
+            server,
+        )
         body = response.json()
         assert response.ok and body.get("status") == "ACCEPT", (
             f"the server refused the form: {response.status} {body}; "
