@@ -3,6 +3,7 @@ by the execution that still owns it; skipping, reopening, and reading them back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -12,9 +13,52 @@ from sqlmodel import select
 from vidpipe.errors import VidpipeError
 from vidpipe.refs import MediaRef
 
-from .engine import _reader, session_scope
+from .engine import _one_read, _reader, session_scope
 from .tables import NODE_STATUSES, NODE_TERMINAL, NodeRun, _check_status, _ref_json, new_id, utcnow
 from .writer import write
+
+#: Which rows a per-node write may change: the node's row (`row`), only while this
+#: execution owns it (`owned`, the stale-write guard), only before it ended (`unended`).
+_WHERE = {
+    "row": (NodeRun.run_id == bindparam("w_run"), NodeRun.node_id == bindparam("w_node")),
+    "owned": (
+        NodeRun.run_id == bindparam("w_run"),
+        NodeRun.node_id == bindparam("w_node"),
+        NodeRun.execution_id == bindparam("w_execution"),
+    ),
+    "unended": (
+        NodeRun.run_id == bindparam("w_run"),
+        NodeRun.node_id == bindparam("w_node"),
+        NodeRun.status.in_(("pending", "running")),  # type: ignore[attr-defined]
+    ),
+}
+#: Values computed in the database: a start counts an attempt; a cache hit keeps the
+#: start time of a node that had started.
+_COMPUTED = {
+    "": {},
+    "start": {"attempts": NodeRun.attempts + 1},
+    "hit": {"started_at": func.coalesce(NodeRun.started_at, bindparam("w_now"))},
+}
+
+
+@functools.cache
+def _update(where: str, columns: tuple[str, ...], computed: str) -> Any:
+    """An UPDATE of a node's row setting `columns` (each bound by its name), built once per
+    shape: node tasks write their row twice each, and building the statement every time
+    cost more than running it."""
+    table = NodeRun.__table__  # type: ignore[attr-defined]
+    values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
+    return update(table).where(*_WHERE[where]).values(**values, **_COMPUTED[computed])
+
+
+def _write_row(
+    engine: Engine, where: str, keys: dict[str, Any], values: dict[str, Any], computed: str = ""
+) -> int:
+    """Run one prebuilt UPDATE of a node's row as a committed write (through the
+    database's writer, `.writer`); returns how many rows it changed."""
+    statement = _update(where, tuple(sorted(values)), computed)
+    params = {**keys, **values}
+    return write(engine, lambda conn: conn.execute(statement, params).rowcount)
 
 
 def start_node(
@@ -36,7 +80,6 @@ def start_node(
     values: dict[str, Any] = {
         "status": "running",
         "execution_id": execution_id,
-        "attempts": NodeRun.attempts + 1,
         "started_at": now,
         "finished_at": None,
         "updated_at": now,
@@ -48,33 +91,18 @@ def start_node(
         values["provider"] = provider
     if cache_key is not None:
         values["cache_key"] = cache_key
-    statement = (
-        update(NodeRun).where(NodeRun.run_id == run_id, NodeRun.node_id == node_id).values(**values)
-    )
-    if _rowcount(engine, statement) == 0:
+    keys = {"w_run": run_id, "w_node": node_id}
+    if _write_row(engine, "row", keys, values, "start") == 0:
         raise VidpipeError(f"no node {node_id!r} in run {run_id!r}")
     return execution_id
-
-
-def _rowcount(engine: Engine, statement: Any) -> int:
-    """Run one UPDATE as a committed write (through the database's writer, `.writer`)."""
-    return write(engine, lambda conn: conn.execute(statement).rowcount)
 
 
 def _guarded_update(
     engine: Engine, run_id: str, node_id: str, execution_id: str, values: dict[str, Any]
 ) -> bool:
     """One UPDATE that applies only if `execution_id` still owns the row."""
-    statement = (
-        update(NodeRun)
-        .where(
-            NodeRun.run_id == run_id,
-            NodeRun.node_id == node_id,
-            NodeRun.execution_id == execution_id,
-        )
-        .values(**values)
-    )
-    return _rowcount(engine, statement) == 1
+    keys = {"w_run": run_id, "w_node": node_id, "w_execution": execution_id}
+    return _write_row(engine, "owned", keys, values) == 1
 
 
 def finish_node(
@@ -122,25 +150,17 @@ def record_cache_hit(
     left alone; returns whether the row changed.
     """
     now = utcnow()
-    statement = (
-        update(NodeRun)
-        .where(
-            NodeRun.run_id == run_id,
-            NodeRun.node_id == node_id,
-            NodeRun.status.in_(("pending", "running")),  # type: ignore[attr-defined]
-        )
-        .values(
-            status="completed",
-            cache_hit=True,
-            output=_ref_json(output),
-            execution_id=new_id(),
-            error=None,
-            started_at=func.coalesce(NodeRun.started_at, now),
-            finished_at=now,
-            updated_at=now,
-        )
-    )
-    return _rowcount(engine, statement) == 1
+    values = {
+        "status": "completed",
+        "cache_hit": True,
+        "output": _ref_json(output),
+        "execution_id": new_id(),
+        "error": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    keys = {"w_run": run_id, "w_node": node_id, "w_now": now}
+    return _write_row(engine, "unended", keys, values, "hit") == 1
 
 
 def record_external_job(
@@ -228,8 +248,8 @@ _COMPLETED = (
 def completed_output(engine: Engine, cache_key: str) -> MediaRef | None:
     """The output of the latest completed execution of this work, if any (for predicting
     cache hits before a run, and deciding them in one). One read on a plain connection:
-    no ORM session, no statement to build."""
-    with _reader(engine).connect() as conn:
+    no ORM session, no statement to build, no transaction around it."""
+    with _one_read(engine).connect() as conn:
         row = conn.execute(_COMPLETED, {"cache_key": cache_key}).first()
     output = row[0] if row is not None else None
     return MediaRef.model_validate(output) if output else None
