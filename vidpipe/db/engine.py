@@ -4,6 +4,7 @@ concurrent writers (WAL, busy timeout, `BEGIN IMMEDIATE`), and the one-transacti
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,7 @@ def reset_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        _with_begin.cache_clear()
 
 
 def _build_engine(url: str) -> Engine:
@@ -100,12 +102,25 @@ def _install_sqlite_hooks(engine: Engine, *, wal: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode:  # none for `_one_read`: the statement is its own transaction
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _reader(engine: Engine) -> Engine:
     """The same engine, but SQLite read transactions start DEFERRED (they never block)."""
-    return engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
+    return _with_begin(engine, "DEFERRED")
+
+
+def _one_read(engine: Engine) -> Engine:
+    """The same engine for a read of one statement: on SQLite no BEGIN at all, since a
+    lone SELECT is a transaction of its own (the cache lookup every node task makes)."""
+    return _with_begin(engine, "")
+
+
+@functools.cache
+def _with_begin(engine: Engine, mode: str) -> Engine:
+    """`engine` whose SQLite transactions begin in `mode`, made once per engine and mode."""
+    return engine.execution_options(**{_BEGIN_OPTION: mode})
 
 
 @contextlib.contextmanager
