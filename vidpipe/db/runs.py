@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, update
+from sqlalchemy import Engine, delete, func, insert, update
 from sqlmodel import select
 
 from vidpipe.errors import SpecError, VidpipeError
@@ -48,13 +48,26 @@ def create_run(
         refresh=list(refresh),
         runner=runner,
     )
+    now = utcnow()
+    rows = [  # every column given: one INSERT for all of them, no ORM object per node
+        {
+            "id": new_id(),
+            "run_id": run.id,
+            "node_id": node_id,
+            "type": node_type,
+            "position": position,
+            "status": "pending",
+            "attempts": 0,
+            "cache_hit": False,
+            "updated_at": now,
+        }
+        for position, (node_id, node_type) in enumerate(node_ids_and_types)
+    ]
     with session_scope(engine) as session:
         session.add(run)
         session.flush()
-        session.add_all(
-            NodeRun(run_id=run.id, node_id=node_id, type=node_type, position=position)
-            for position, (node_id, node_type) in enumerate(node_ids_and_types)
-        )
+        if rows:
+            session.execute(insert(NodeRun.__table__), rows)  # type: ignore[attr-defined]
     return run
 
 
