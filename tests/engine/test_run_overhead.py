@@ -50,3 +50,41 @@ def test_a_cached_run_reuses_the_client_and_sends_few_requests(run_file, write_p
     assert len(made) == 2  # the progress artifact and the summary, once each
     updates = [p for m, p in requests if m == "PATCH" and "/artifacts/" in p]
     assert len(updates) <= int(took / PROGRESS_EVERY_S)  # none in a run under a second
+
+
+def test_a_run_reads_its_file_once_and_again_once_it_changed(run_file, write_pipeline, monkeypatch):
+    """The run's name and the run share one reading of the file; an edit is seen by the
+    next run, even one made at once with the same size."""
+    import flows.pipeline as pipeline
+
+    read: list[str] = []
+    original = pipeline.load_spec
+
+    def counting(source, **kwargs):
+        read.append(str(source))
+        return original(source, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_spec", counting)
+    text = """
+        name: once-1
+        nodes:
+          - {id: a, type: asset, asset: {kind: text, text: one}}
+        """
+    path = write_pipeline("once_1", text)
+    assert run_file(path)["run"]["status"] == "completed"
+    assert read == [str(path)]
+    path.write_text(path.read_text().replace("text: one", "text: two"))  # same size
+    doc = run_file(path)
+    assert read == [str(path)] * 2
+    assert doc["run"]["status"] == "completed"
+    assert not doc["nodes"][0]["cache_hit"], "the edited text was read, so made anew"
+
+
+def test_objects_made_before_the_first_run_are_frozen_out_of_collections(run_file, write_pipeline):
+    import gc
+
+    path = write_pipeline(
+        "frozen", "name: frozen\nnodes:\n  - {id: a, type: asset, asset: {kind: text, text: x}}\n"
+    )
+    assert run_file(path)["run"]["status"] == "completed"
+    assert gc.get_freeze_count() > 10_000  # the imports, at least
