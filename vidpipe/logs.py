@@ -63,10 +63,18 @@ def is_user_error(exc: BaseException | None) -> bool:
     return isinstance(exc, VidpipeError | KeyboardInterrupt)
 
 
+#: Prefect's workers that send events and logs say this while they flush at exit; the
+#: process waits for them, so nothing is lost, and after a run's summary it only confuses.
+_FLUSHING = ("EventsWorker", "APILogWorker")
+
+
 class _DropUserErrors(logging.Filter):
-    """Drops records that carry a user error's traceback (vidpipe prints its message)."""
+    """Drops records that carry a user error's traceback (vidpipe prints its message), and
+    Prefect's "Still processing items" while its workers flush at exit."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name in _FLUSHING and str(record.msg).startswith("Still processing items"):
+            return False
         exc = record.exc_info[1] if record.exc_info else None
         return not is_user_error(exc)
 

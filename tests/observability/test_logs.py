@@ -141,3 +141,30 @@ def test_vidpipe_warnings_reach_the_prefect_run_logs(monkeypatch: pytest.MonkeyP
         logging.getLogger("vidpipe.ledger").warning("daily soft limit $100.00 passed")
     assert [log["message"] for log in sent] == ["daily soft limit $100.00 passed"]
     assert sent[0]["flow_run_id"] == str(flow_run.id) and sent[0]["level"] == logging.WARNING
+
+
+def test_the_console_drops_prefects_flush_progress_but_keeps_other_warnings() -> None:
+    import io
+
+    from vidpipe.errors import VidpipeError
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        logs.quiet_user_errors()
+        logging.getLogger("EventsWorker").warning("Still processing items: 186 items remaining...")
+        logging.getLogger("APILogWorker").warning("Still processing items: 3 items remaining...")
+        logging.getLogger("EventsWorker").warning("could not send an event")
+        logging.getLogger("vidpipe.test").warning("Still processing items, said by vidpipe")
+        try:
+            raise VidpipeError("a user's mistake")
+        except VidpipeError:
+            logging.getLogger("vidpipe.test").exception("failed")
+    finally:
+        root.removeHandler(handler)
+    assert stream.getvalue().splitlines() == [
+        "could not send an event",
+        "Still processing items, said by vidpipe",
+    ]
