@@ -482,3 +482,27 @@ def test_sqlite_survives_eight_concurrent_writer_threads(sqlite_url: str) -> Non
             assert db.get_run(engine, run.id).estimated_usd == 8 * 5
     finally:
         db.reset_engines()
+
+
+def test_the_cache_lookup_reads_through_its_index_old_databases_included(engine) -> None:
+    """The lookup every node task makes reads one key's rows, not every completed node run
+    (schema 9 gives a schema 8 database the index too)."""
+    from sqlalchemy import inspect, text
+
+    from vidpipe.db.nodes import _COMPLETED
+
+    db.init_db(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_node_runs_cache_lookup"))
+        conn.execute(text("UPDATE schema_version SET version = 8"))
+    assert db.init_db(engine) == db.CURRENT_SCHEMA_VERSION == 9
+    names = {i["name"] for i in inspect(engine).get_indexes("node_runs")}
+    assert "ix_node_runs_cache_lookup" in names
+    if engine.dialect.name != "sqlite":
+        return  # the query plan checked below is SQLite's
+    sql = str(_COMPLETED.compile(dialect=engine.dialect))
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("k", "completed", 1, 0)).all()
+    assert [row[-1] for row in plan] == [
+        "SEARCH node_runs USING INDEX ix_node_runs_cache_lookup (cache_key=? AND status=?)"
+    ]

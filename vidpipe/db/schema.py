@@ -10,9 +10,16 @@ from sqlmodel import SQLModel, select
 
 from vidpipe.errors import VidpipeError
 
-from .tables import _TABLES, OBSERVABILITY_INDEXES, PLANNED_ID_LENGTH, SchemaVersion, utcnow
+from .tables import (
+    _TABLES,
+    CACHE_LOOKUP_INDEX,
+    OBSERVABILITY_INDEXES,
+    PLANNED_ID_LENGTH,
+    SchemaVersion,
+    utcnow,
+)
 
-CURRENT_SCHEMA_VERSION = 8
+CURRENT_SCHEMA_VERSION = 9
 
 
 Migration = Callable[[Connection], None]
@@ -72,6 +79,13 @@ def _add_variants(conn: Connection) -> None:
             )
 
 
+def _add_cache_lookup_index(conn: Connection) -> None:
+    """The cache lookup's own index (`tables.CACHE_LOOKUP_INDEX`): with it the lookup no
+    longer scans every completed node run through the status index."""
+    name, table, columns = CACHE_LOOKUP_INDEX
+    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"))
+
+
 #: Indexes on older tables that scrapes, alerts and reports read through (schema 7); a
 #: new database gets them from create_all (`tables.OBSERVABILITY_INDEXES`).
 _OBSERVABILITY_INDEXES = OBSERVABILITY_INDEXES
@@ -85,6 +99,7 @@ MIGRATIONS: dict[int, Migration] = {
     6: _add_work_claims,
     7: _add_observability,
     8: _add_variants,
+    9: _add_cache_lookup_index,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -38,6 +39,11 @@ class LocalStore:
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
+
+    @functools.cached_property
+    def _real_root(self) -> Path:
+        """The root with its symlinks resolved, once: every cache check compares to it."""
+        return self.root.resolve()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -132,7 +138,7 @@ class LocalStore:
         a cached result pointing there is a miss, so homes never share media by accident."""
         try:
             path = path_from_uri(ref.uri)
-            if not path.resolve().is_relative_to(self.root.resolve()):
+            if not path.resolve().is_relative_to(self._real_root):
                 return False
             if path.stat().st_size != ref.bytes:
                 return False
