@@ -189,3 +189,22 @@ def test_open_store_from_settings_and_urls(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("VIDPIPE_STORAGE_URL", "s3://bucket/media")
     get_settings.cache_clear()
     assert isinstance(open_store(), S3Store)
+
+
+def test_text_is_written_anew_over_a_damaged_object_and_by_threads_at_once(
+    store: LocalStore,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ref = store.put_text("voice over, take 1")
+    path = store.local_path(ref)
+    path.write_text("cut")  # damaged: the wrong size
+    assert not store.exists(ref)
+    assert store.put_text("voice over, take 1") == ref
+    assert store.open_text(ref) == "voice over, take 1"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    with ThreadPoolExecutor(8) as pool:
+        refs = set(pool.map(lambda i: store.put_text(f"line {i % 3}"), range(48)))
+    assert len(refs) == 3
+    assert sorted(store.open_text(r) for r in refs) == ["line 0", "line 1", "line 2"]
+    assert not any((store.root / ".tmp").iterdir()), "no temporary file left"
