@@ -83,7 +83,7 @@ def _add_cache_lookup_index(conn: Connection) -> None:
     """The cache lookup's own index (`tables.CACHE_LOOKUP_INDEX`): with it the lookup no
     longer scans every completed node run through the status index."""
     name, table, columns = CACHE_LOOKUP_INDEX
-    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"))
+    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"))
 
 
 #: Indexes on older tables that scrapes, alerts and reports read through (schema 7); a

@@ -315,11 +315,12 @@ for _name, _table, _column in OBSERVABILITY_INDEXES:
 #: a cache key) reads through this one index (schema 9). With only the single-column
 #: indexes, SQLite chose the status index and scanned every completed node run of the
 #: home's history, so each lookup grew with the history.
-CACHE_LOOKUP_INDEX = ("ix_node_runs_cache_lookup", "node_runs", "cache_key, status, updated_at")
-Index(
-    CACHE_LOOKUP_INDEX[0],
-    *(NodeRun.__table__.c[c.strip()] for c in CACHE_LOOKUP_INDEX[2].split(",")),  # type: ignore[attr-defined]
+CACHE_LOOKUP_INDEX = (
+    "ix_node_runs_cache_lookup",
+    "node_runs",
+    ("cache_key", "status", "updated_at"),
 )
+Index(CACHE_LOOKUP_INDEX[0], *(NodeRun.__table__.c[c] for c in CACHE_LOOKUP_INDEX[2]))  # type: ignore[attr-defined]
 
 
 _TABLES = [
