@@ -120,7 +120,7 @@ def _run_name() -> str:
 
 
 #: The spec `_spec_of` read last, under what it was read from (source and file stamp).
-_last_spec: list[tuple[tuple[Any, ...], PipelineSpec]] = []
+_last_spec: tuple[tuple[Any, ...], PipelineSpec] | None = None
 
 
 def _spec_of(source: str) -> PipelineSpec:
@@ -132,12 +132,13 @@ def _spec_of(source: str) -> PipelineSpec:
         stamp: Any = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
     except (OSError, ValueError):  # content, or no such file (`load_spec` says which)
         stamp = None
+    global _last_spec
     key = (source, stamp)
-    held = list(_last_spec)
-    if held and held[0][0] == key:
-        return held[0][1]
+    held = _last_spec  # one read: another thread may replace it
+    if held is not None and held[0] == key:
+        return held[1]
     spec = load_spec(source)
-    _last_spec[:] = [(key, spec)]
+    _last_spec = (key, spec)
     return spec
 
 
