@@ -3,7 +3,7 @@ markdown summary at the end (the published output as a link a browser opens, app
 decisions, each node's seconds, cost, cache hit and savings), the invoice table, and the
 line a node answered from cache logs to its task run.
 
-The progress artifact counts what the nodes table says (`vidpipe.db.node_runs`): a node
+The progress artifact counts what the nodes table says (`vidpipe.db.node_states`): a node
 is finished once its node run is `completed`, `failed` or `skipped`, so a gate counts
 once it is decided, not while it waits. It is made PROGRESS_EVERY_S after the run starts
 (or at its end, if sooner) and updated whenever a node ends, at most once per
@@ -58,8 +58,9 @@ def artifact_key(*parts: str) -> str:
 PROGRESS_EVERY_S = 1.0
 
 
-def progress_text(rows: Sequence[db.NodeRun], planned: int) -> tuple[float, str]:
-    """The progress artifact's percent and line, from the run's node runs."""
+def progress_text(rows: Sequence[Any], planned: int) -> tuple[float, str]:
+    """The progress artifact's percent and line, from the run's node runs (or their
+    `db.node_states`: `node_id`, `type`, `status`, `cache_hit`)."""
     total = len(rows) or planned
     ended = sum(r.status in ENDED for r in rows)
     cached = sum(bool(r.cache_hit) for r in rows)
@@ -116,7 +117,7 @@ def progress(tracker: Any, artifact_id: Any = None, *, throttle: bool = False) -
             tracker.progress_timer.cancel()
             tracker.progress_timer = None
         tracker.progress_at = now
-        rows = db.node_runs(tracker.engine, tracker.run.run_id)
+        rows = db.node_states(tracker.engine, tracker.run.run_id)
         percent, text = progress_text(rows, len(tracker.plan.order))
         with _flow_client(tracker):
             if tracker.progress_id is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event, inspect, text, update
@@ -353,23 +354,79 @@ def test_a_stale_execution_cannot_overwrite_a_newer_one(engine: Engine) -> None:
 
 
 def test_status_and_output_change_in_one_statement(engine: Engine) -> None:
+    """One UPDATE, guarded by the execution id. Seen at the driver on SQLite, where the
+    node writes run in SQLite's words on the driver's connection, not through
+    SQLAlchemy's execution (whose events would not see them)."""
     run = new_run(engine)
     execution = db.start_node(engine, run.id, "voice")
     statements: list[str] = []
 
-    def capture(_conn, _cursor, statement: str, *_args: object) -> None:
+    def capture(statement: str) -> None:
         if "node_runs" in statement:
             statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", capture)
+    def traced(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(capture)
+
+    def sent(_conn, _cursor, statement: str, *_args: object) -> None:
+        capture(statement)
+
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        db.reset_engines()  # connections made from here on are traced
+        engine = db.make_engine(str(engine.url))
+        event.listen(engine, "connect", traced)
+    else:
+        event.listen(engine, "before_cursor_execute", sent)
     try:
         db.finish_node(engine, run.id, "voice", execution, status="completed", output=REF)
     finally:
-        event.remove(engine, "before_cursor_execute", capture)
+        if not sqlite:
+            event.remove(engine, "before_cursor_execute", sent)
     assert len(statements) == 1
     assert statements[0].lstrip().upper().startswith("UPDATE")
     assert "status" in statements[0] and "output" in statements[0]
     assert "execution_id" in statements[0].split("WHERE", 1)[1]
+    assert node(engine, run.id, "voice").status == "completed"
+
+
+def test_node_writes_in_sqlites_words_store_what_sqlalchemy_stores(engine: Engine) -> None:
+    """On SQLite a node's writes skip SQLAlchemy's execution (`_Update.run`); each column
+    must hold exactly what SQLAlchemy itself would write: timestamps, JSON, booleans."""
+    from vidpipe.db.nodes import _update
+    from vidpipe.db.tables import utcnow
+
+    run = new_run(engine)
+    now = utcnow()
+    values = {
+        "status": "completed",
+        "output": REF.model_dump(mode="json"),
+        "cache_hit": True,
+        "error": None,
+        "finished_at": now,
+        "updated_at": now,
+        "cost_usd": 1.25,
+    }
+    statement = _update("row", tuple(sorted(values)), "start")
+    with engine.begin() as conn:
+        ours = statement.run(conn, {"w_run": run.id, "w_node": "script", **values})
+        theirs = conn.execute(statement.statement, {"w_run": run.id, "w_node": "voice", **values})
+    assert ours == theirs.rowcount == 1
+    columns = "status, output, cache_hit, error, finished_at, updated_at, cost_usd, attempts"
+    with engine.connect() as conn:
+        stored = {
+            row[0]: row[1:]
+            for row in conn.exec_driver_sql(
+                f"SELECT node_id, {columns} FROM node_runs WHERE run_id = ?"
+                if engine.dialect.name == "sqlite"
+                else f"SELECT node_id, {columns} FROM node_runs WHERE run_id = %s",
+                (run.id,),
+            )
+        }
+    assert stored["script"] == stored["voice"]
+    assert stored["script"][-1] == 1  # the attempt the start counts
+    row = node(engine, run.id, "script")
+    assert (row.output_ref, row.cache_hit, row.finished_at) == (REF, True, now)
 
 
 def test_counts_are_queried_not_kept(engine: Engine) -> None:

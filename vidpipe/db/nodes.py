@@ -4,12 +4,15 @@ by the execution that still owns it; skipping, reopening, and reading them back.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, update
+from sqlalchemy import Connection, Engine, bindparam, func, or_, update
 from sqlmodel import select
 
+from vidpipe.cache_index import QUERY as SQLITE_COMPLETED
 from vidpipe.errors import VidpipeError
 from vidpipe.refs import MediaRef
 
@@ -29,7 +32,9 @@ _WHERE = {
     "unended": (
         NodeRun.run_id == bindparam("w_run"),
         NodeRun.node_id == bindparam("w_node"),
-        NodeRun.status.in_(("pending", "running")),  # type: ignore[attr-defined]
+        # Two comparisons, not IN: an IN list is expanded at each execution, and these
+        # statements are compiled once (`_Update.sqlite`).
+        or_(NodeRun.status == "pending", NodeRun.status == "running"),
     ),
 }
 #: Values computed in the database: a start counts an attempt; a cache hit keeps the
@@ -41,14 +46,61 @@ _COMPUTED = {
 }
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement in one dialect's own words: its SQL, and for each positional parameter
+    in order, its name, its fixed value (a literal of the statement) and the function that
+    turns a Python value into the driver's (SQLAlchemy's own, from the column's type)."""
+
+    sql: str
+    params: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
+
+    def args(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            (convert(v) if convert else v)
+            for name, fixed, convert in self.params
+            for v in (values.get(name, fixed),)
+        )
+
+
+@dataclass(frozen=True)
+class _Update:
+    """An UPDATE of a node's row, built once per shape (`_update`)."""
+
+    statement: Any
+
+    @functools.cached_property
+    def sqlite(self) -> _Compiled:
+        """The statement for SQLite's driver, run on the writer's connection as it is:
+        SQLAlchemy's execution path cost several times the statement itself."""
+        from sqlalchemy.dialects import sqlite
+
+        dialect = sqlite.dialect()
+        compiled = self.statement.compile(dialect=dialect)
+        params = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            params.append((name, bind.value, convert))
+        return _Compiled(sql=compiled.string, params=tuple(params))
+
+    def run(self, conn: Connection, values: Mapping[str, Any]) -> int:
+        """Run it in `conn`'s transaction; how many rows it changed."""
+        if conn.dialect.name != "sqlite":
+            return conn.execute(self.statement, dict(values)).rowcount
+        compiled = self.sqlite
+        cursor = conn.connection.driver_connection.execute(compiled.sql, compiled.args(values))
+        return cursor.rowcount
+
+
 @functools.cache
-def _update(where: str, columns: tuple[str, ...], computed: str) -> Any:
+def _update(where: str, columns: tuple[str, ...], computed: str) -> _Update:
     """An UPDATE of a node's row setting `columns` (each bound by its name), built once per
     shape: node tasks write their row twice each, and building the statement every time
     cost more than running it."""
     table = NodeRun.__table__  # type: ignore[attr-defined]
     values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
-    return update(table).where(*_WHERE[where]).values(**values, **_COMPUTED[computed])
+    return _Update(update(table).where(*_WHERE[where]).values(**values, **_COMPUTED[computed]))
 
 
 def _write_row(
@@ -58,7 +110,7 @@ def _write_row(
     database's writer, `.writer`); returns how many rows it changed."""
     statement = _update(where, tuple(sorted(values)), computed)
     params = {**keys, **values}
-    return write(engine, lambda conn: conn.execute(statement, params).rowcount)
+    return write(engine, lambda conn: statement.run(conn, params))
 
 
 def start_node(
@@ -247,11 +299,20 @@ _COMPLETED = (
 
 def completed_output(engine: Engine, cache_key: str) -> MediaRef | None:
     """The output of the latest completed execution of this work, if any (for predicting
-    cache hits before a run, and deciding them in one). One read on a plain connection:
-    no ORM session, no statement to build, no transaction around it."""
-    with _one_read(engine).connect() as conn:
-        row = conn.execute(_COMPLETED, {"cache_key": cache_key}).first()
-    output = row[0] if row is not None else None
+    cache hits before a run, and deciding them in one). One read with no transaction
+    around it; on SQLite, the query in SQLite's words on the driver's connection (every
+    node task asks it, and SQLAlchemy's execution path cost several times the query)."""
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            row = raw.driver_connection.execute(SQLITE_COMPLETED, (cache_key,)).fetchone()
+        finally:
+            raw.close()
+        output = json.loads(row[0]) if row is not None and row[0] is not None else None
+    else:
+        with _one_read(engine).connect() as conn:
+            row = conn.execute(_COMPLETED, {"cache_key": cache_key}).first()
+        output = row[0] if row is not None else None
     return MediaRef.model_validate(output) if output else None
 
 
@@ -266,6 +327,19 @@ def node_runs(engine: Engine, run_id: str) -> list[NodeRun]:
     with session_scope(_reader(engine)) as session:
         query = select(NodeRun).where(NodeRun.run_id == run_id).order_by(NodeRun.position)
         return list(session.exec(query).all())  # type: ignore[call-overload]
+
+
+def node_states(engine: Engine, run_id: str) -> list[Any]:
+    """A run's nodes in plan order, as rows of `node_id`, `type`, `status` and `cache_hit`
+    only: what the progress artifact counts while nodes stream in, read in one statement
+    with no node-run objects built."""
+    query = (
+        select(NodeRun.node_id, NodeRun.type, NodeRun.status, NodeRun.cache_hit)
+        .where(NodeRun.run_id == run_id)
+        .order_by(NodeRun.position)  # type: ignore[arg-type]
+    )
+    with _one_read(engine).connect() as conn:
+        return list(conn.execute(query).all())
 
 
 def run_counts(engine: Engine, run_id: str) -> dict[str, int]:

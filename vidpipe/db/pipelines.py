@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -25,8 +25,9 @@ def spec_digest(spec: Mapping[str, Any]) -> str:
 _NODE_STRUCTURE = frozenset({"id", "type", "inputs", "after", "config", "title"})
 
 
-def _node_rows(pipeline_id: str, spec: Mapping[str, Any]) -> list[NodeRow]:
-    """NodeRow per declared node; type-specific top-level keys (e.g. `asset`) go to config."""
+def _node_rows(pipeline_id: str, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A `nodes` row per declared node, as column values for one INSERT; type-specific
+    top-level keys (e.g. `asset`) go to config."""
     rows = []
     for index, node in enumerate(spec.get("nodes") or []):
         if not isinstance(node, Mapping) or "id" not in node or "type" not in node:
@@ -34,14 +35,14 @@ def _node_rows(pipeline_id: str, spec: Mapping[str, Any]) -> list[NodeRow]:
         config = dict(node.get("config") or {})
         config.update({k: v for k, v in node.items() if k not in _NODE_STRUCTURE})
         rows.append(
-            NodeRow(
-                pipeline_id=pipeline_id,
-                node_id=str(node["id"]),
-                type=str(node["type"]),
-                config=config,
-                inputs=dict(node.get("inputs") or {}),
-                after=list(node.get("after") or []),
-            )
+            {
+                "pipeline_id": pipeline_id,
+                "node_id": str(node["id"]),
+                "type": str(node["type"]),
+                "config": config,
+                "inputs": dict(node.get("inputs") or {}),
+                "after": list(node.get("after") or []),
+            }
         )
     return rows
 
@@ -66,7 +67,8 @@ def upsert_pipeline(engine: Engine, name: str, spec: Mapping[str, Any]) -> Pipel
         with session_scope(engine) as session:
             session.add(pipeline)
             session.flush()  # the parent row first: foreign keys are enforced
-            session.add_all(nodes)
+            if nodes:  # one INSERT: node objects cost more than the rows
+                session.execute(insert(NodeRow.__table__), nodes)  # type: ignore[attr-defined]
     except IntegrityError:
         existing = _find_pipeline(engine, name, digest)
         if existing is None:
