@@ -19,7 +19,7 @@ import contextvars
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prefect.artifacts import (
@@ -28,7 +28,7 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
-from prefect.context import SyncClientContext
+from prefect.context import FlowRunContext
 
 from tasks.runtime import effective_provider, outcome_line, store_for
 from vidpipe import db, graphing, media_server
@@ -79,23 +79,19 @@ def start_progress(tracker: Any) -> None:
     """A run starts: its progress artifact is made PROGRESS_EVERY_S later, or at its end
     if that comes sooner, so a run that ends within that time makes it once."""
     with tracker.progress_lock:
-        tracker.client = SyncClientContext.get()
+        tracker.context = contextvars.copy_context()
         tracker.progress_at = time.monotonic()
         _update_later(tracker, PROGRESS_EVERY_S)
 
 
-@contextlib.contextmanager
-def _flow_client(tracker: Any) -> Iterator[None]:
-    """The flow's client where this thread has none (a node's done callback, a timer):
-    without it, each update from such a thread would make a client of its own."""
-    if tracker.client is None or SyncClientContext.get() is not None:
-        yield
-        return
-    token = SyncClientContext.__var__.set(tracker.client)
-    try:
-        yield
-    finally:
-        SyncClientContext.__var__.reset(token)
+def _in_flow(tracker: Any, call: Callable[[], Any]) -> Any:
+    """`call()` in the flow run's context where this thread has none (a node's done
+    callback, a timer): Prefect gives an artifact to the flow run its context names (with
+    none, the artifact belongs to no run and Prefect warns), and the flow's client spares
+    each update from such a thread a client of its own."""
+    if tracker.context is None or FlowRunContext.get() is not None:
+        return call()
+    return tracker.context.copy().run(call)
 
 
 def progress(tracker: Any, artifact_id: Any = None, *, throttle: bool = False) -> Any:
@@ -119,12 +115,14 @@ def progress(tracker: Any, artifact_id: Any = None, *, throttle: bool = False) -
         tracker.progress_at = now
         rows = db.node_states(tracker.engine, tracker.run.run_id)
         percent, text = progress_text(rows, len(tracker.plan.order))
-        with _flow_client(tracker):
-            if tracker.progress_id is None:
-                key = artifact_key(tracker.run.pipeline, "progress")
-                tracker.progress_id = create_progress_artifact(percent, key=key, description=text)
-            else:
-                update_progress_artifact(tracker.progress_id, percent, description=text)
+        if tracker.progress_id is None:
+            key = artifact_key(tracker.run.pipeline, "progress")
+            tracker.progress_id = _in_flow(
+                tracker, lambda: create_progress_artifact(percent, key=key, description=text)
+            )
+        else:
+            artifact = tracker.progress_id
+            _in_flow(tracker, lambda: update_progress_artifact(artifact, percent, description=text))
         return tracker.progress_id
 
 
@@ -132,8 +130,7 @@ def _update_later(tracker: Any, delay: float) -> None:
     """Send the progress after `delay` seconds, unless an update is already due then."""
     if tracker.progress_timer is not None:
         return
-    context = contextvars.copy_context()  # this thread's Prefect settings (its API)
-    timer = threading.Timer(delay, context.run, args=(_update_now, tracker))
+    timer = threading.Timer(delay, _update_now, args=(tracker,))
     timer.daemon = True
     tracker.progress_timer = timer
     timer.start()

@@ -44,8 +44,9 @@ class Tracker:
     progress_at: float = 0.0  # when the progress artifact was last updated (monotonic)
     progress_lock: threading.Lock = field(default_factory=threading.Lock)
     progress_timer: threading.Timer | None = None  # a postponed update (`report.progress`)
-    #: The flow's Prefect client context, for updates sent from other threads.
-    client: Any = None
+    #: The flow run's context (its run, client, settings), for artifacts sent from other
+    #: threads (`report.progress`).
+    context: Any = None
 
     def finished(self, node_id: str) -> None:
         self.done.add(node_id)

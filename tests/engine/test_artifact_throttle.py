@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,21 +14,28 @@ from flows.report import PROGRESS_EVERY_S
 
 
 @pytest.fixture
-def artifact_requests(monkeypatch) -> list[tuple[float, str, str]]:
+def artifact_requests(monkeypatch) -> Iterator[list[tuple[float, str, str]]]:
     """(when, method, key) of each artifact request this process sends: POST makes an
-    artifact (its key), PATCH updates the progress artifact."""
+    artifact (its key), PATCH updates the progress artifact. Every artifact made must
+    belong to a flow run (checked at the end: a request from a node's thread that failed
+    here would only be logged)."""
     sent: list[tuple[float, str, str]] = []
+    orphans: list[str] = []
     original = httpx.Client.send
 
     def send(self, request, **kwargs):
         made = request.method == "POST" and request.url.path.endswith("/artifacts/")
         if made or (request.method == "PATCH" and "/artifacts/" in request.url.path):
-            key = json.loads(request.content or b"{}").get("key") or ""
+            body = json.loads(request.content or b"{}")
+            key = body.get("key") or ""
+            if made and not body.get("flow_run_id"):
+                orphans.append(key)
             sent.append((time.monotonic(), request.method, key))
         return original(self, request, **kwargs)
 
     monkeypatch.setattr(httpx.Client, "send", send)
-    return sent
+    yield sent
+    assert not orphans, f"artifacts made for no flow run: {orphans}"
 
 
 def _latest(key: str):
@@ -86,6 +94,40 @@ def test_progress_goes_out_at_most_once_a_second(
     assert len(progress) == 1 and progress[0].data == 100
     sent = _spaced(artifact_requests, "steady-progress", started)
     assert len(sent) >= 3  # made, updated while the nodes ran, and at the end
+
+
+def test_progress_made_from_a_nodes_thread_belongs_to_the_flow_run(
+    run_file, write_pipeline, artifact_requests, monkeypatch
+):
+    """With no wait between updates and no timer, the node that ends first makes the
+    progress artifact from its own thread (its task run's done callback), where Prefect
+    has no flow run in context: it must still be the flow run's."""
+    import warnings
+
+    from flows import report
+
+    monkeypatch.setattr(report, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(report, "_update_later", lambda tracker, delay: None)
+    path = write_pipeline(
+        "from_a_node_1",
+        """
+        name: from-a-node-1
+        nodes:
+          - {id: a, type: asset, asset: {kind: text, text: one}}
+          - {id: b, type: asset, asset: {kind: text, text: two}}
+        """,
+    )
+    with warnings.catch_warnings(record=True) as warned:  # from every thread
+        warnings.simplefilter("always")
+        doc = run_file(path)
+    assert doc["run"]["status"] == "completed"
+    assert not [w for w in warned if "outside of a flow" in str(w.message)]
+    made = [k for _, m, k in artifact_requests if m == "POST"]
+    assert made.count("from-a-node-1-progress") == 1
+    (progress,) = _latest("from-a-node-1-progress")
+    from vidpipe import db
+
+    assert str(progress.flow_run_id) == db.get_run(db.make_engine(), doc["run"]["id"]).flow_run_id
 
 
 def _spaced(requests: list[tuple[float, str, str]], key: str, started: float) -> list[float]:
