@@ -4,7 +4,7 @@ output of the latest completed execution under a cache key (`completed_output`).
 Importing SQLAlchemy and the table models costs about 0.4 s, more than everything else
 `plan` does, so a SQLite database (the default, VIDPIPE_HOME/vidpipe.db, or any
 `sqlite:///PATH`) is read with the standard library's sqlite3 instead, by the very query
-`vidpipe.db.completed_output` makes (tests keep the two in agreement). It only reads
+`vidpipe.db.completed_output` makes (`vidpipe.cache_query`). It only reads
 (`PRAGMA query_only`), and a database that does not exist yet holds nothing: `plan`
 creates none. Any other database, and a SQLite file without the columns the query reads
 (a schema older than cache keys), is read through `vidpipe.db`, which brings the schema
@@ -19,15 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vidpipe.cache_query import COMPLETED_OUTPUT
 from vidpipe.refs import MediaRef
 
 __all__ = ["CacheIndex", "open_index", "sqlite_path", "QUERY"]
 
 #: `vidpipe.db.completed_output`'s query, in SQLite's words.
-QUERY = (
-    "SELECT output FROM node_runs WHERE cache_key = ? AND status = 'completed' "
-    "ORDER BY updated_at DESC LIMIT 1"
-)
+QUERY = COMPLETED_OUTPUT
 
 
 class CacheIndex:

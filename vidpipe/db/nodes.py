@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, or_, update
 from sqlmodel import select
 
-from vidpipe.cache_index import QUERY as SQLITE_COMPLETED
+from vidpipe.cache_query import COMPLETED_OUTPUT as SQLITE_COMPLETED
 from vidpipe.errors import VidpipeError
 from vidpipe.refs import MediaRef
 
