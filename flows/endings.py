@@ -25,6 +25,8 @@ from vidpipe.settings import get_settings
 __all__ = [
     "CANCEL_POLL_S",
     "CancelWatch",
+    "CancelledInPrefect",
+    "cancel_requested",
     "ending",
     "interrupt_on_cancel",
     "mark_cancelled",
@@ -63,6 +65,26 @@ def ending(exc: BaseException) -> tuple[str, str]:
     return "failed", f"{type(exc).__name__}: {exc}".strip().rstrip(":")
 
 
+class CancelledInPrefect(KeyboardInterrupt):
+    """The flow run was cancelled in Prefect at a moment the flow could only learn it from
+    Prefect refusing its next step (a gate's pause asked for just after the Cancel): it
+    stops as an interrupt does, as `CancelWatch` would have stopped it."""
+
+    def __init__(self) -> None:
+        super().__init__("cancelled in Prefect")
+
+
+def cancel_requested(flow_run_id: Any) -> bool:
+    """Whether Prefect says the flow run is cancelling or cancelled (False if it cannot
+    be asked)."""
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run_id).state
+    except Exception:  # noqa: BLE001 - unknown counts as not cancelled
+        return False
+    return state is not None and (state.is_cancelling() or state.is_cancelled())
+
+
 class CancelWatch:
     """Watches the flow run's Prefect state from a daemon thread: a flow run cancelled in
     the UI (or API) ends the vidpipe run `cancelled` within `CANCEL_POLL_S`, whether the
@@ -85,17 +107,9 @@ class CancelWatch:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
 
-    def _cancelled(self) -> bool:
-        with get_client(sync_client=True) as client:
-            state = client.read_flow_run(self.flow_run_id).state
-        return state is not None and (state.is_cancelling() or state.is_cancelled())
-
     def _loop(self) -> None:
         while not self._stop.wait(CANCEL_POLL_S):
-            try:
-                if not self._cancelled():
-                    continue
-            except Exception:  # noqa: BLE001 - the API may be briefly away; ask again
+            if not cancel_requested(self.flow_run_id):  # the API may be away: ask again
                 continue
             db.end_run(self.engine, self.run_id, "cancelled", "cancelled in Prefect")
             if interrupt_on_cancel.is_set() and self.main is not None:

@@ -311,6 +311,18 @@ def _review_markdown(plan: Plan, gate: str, round_: int, tracker: Any, note: str
     return "\n".join(lines)
 
 
+def _stop_if_cancelled() -> None:
+    """Prefect refused to pause the flow run: if that is because it was cancelled (the
+    Cancel came between the gate's announcement and its pause), the run ends `cancelled`,
+    as a cancellation seen while it waits does."""
+    from prefect.runtime import flow_run
+
+    from flows.endings import CancelledInPrefect, cancel_requested
+
+    if flow_run.id and cancel_requested(flow_run.id):
+        raise CancelledInPrefect from None
+
+
 def decide_gate(
     plan: Plan,
     run: Any,
@@ -354,6 +366,9 @@ def decide_gate(
                 )
             except FlowPauseTimeout:
                 decision = _on_timeout(engine, run, gate, round_, execution_id, config)
+            except RuntimeError:  # "cannot be paused": cancelled just before the pause?
+                _stop_if_cancelled()
+                raise
             db.set_run_status(engine, run.run_id, "running")
         db.record_approval(
             engine,

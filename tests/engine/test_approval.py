@@ -197,6 +197,33 @@ def test_revisions_past_max_revisions_reject(gated):
     assert [a["decision"] for a in doc["approvals"]] == ["revise", "revise"]
 
 
+def test_a_cancel_just_before_the_gate_pauses_ends_the_run_cancelled(gated, monkeypatch):
+    """The operator's Cancel lands after the gate announced itself (`awaiting_approval`)
+    and before its pause: Prefect refuses the pause ("cannot be paused"), and the run ends
+    `cancelled in Prefect`, as a Cancel seen while it waits ends it, not failed."""
+    from prefect import get_client
+    from prefect.client.schemas.objects import State, StateType
+    from prefect.runtime import flow_run
+
+    import tasks.approval as approval
+    from flows.endings import CancelledInPrefect
+
+    pause = approval.pause_flow_run
+
+    def cancelled_first(**kwargs: Any) -> Any:
+        with get_client(sync_client=True) as client:
+            cancelling = State(type=StateType.CANCELLING, name="Cancelling")
+            client.set_flow_run_state(flow_run.id, cancelling, force=True)
+        return pause(**kwargs)
+
+    monkeypatch.setattr(approval, "pause_flow_run", cancelled_first)
+    started = gated()
+    doc = started.finish()
+    assert isinstance(started.error, CancelledInPrefect), started.error
+    assert (doc["run"]["status"], doc["run"]["error"]) == ("cancelled", "cancelled in Prefect")
+    assert {n["id"]: n["status"] for n in doc["nodes"]}["shot"] != "running"
+
+
 def test_deciding_a_run_that_is_not_waiting_is_refused(gated):
     run = gated()
     run.wait_status("awaiting_approval")
