@@ -121,8 +121,10 @@ def progress(tracker: Any, artifact_id: Any = None, *, throttle: bool = False) -
                 tracker, lambda: create_progress_artifact(percent, key=key, description=text)
             )
         else:
-            artifact = tracker.progress_id
-            _in_flow(tracker, lambda: update_progress_artifact(artifact, percent, description=text))
+            _in_flow(
+                tracker,
+                lambda: update_progress_artifact(tracker.progress_id, percent, description=text),
+            )
         return tracker.progress_id
 
 

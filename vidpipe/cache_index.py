@@ -22,10 +22,7 @@ from typing import Any
 from vidpipe.cache_query import COMPLETED_OUTPUT
 from vidpipe.refs import MediaRef
 
-__all__ = ["CacheIndex", "open_index", "sqlite_path", "QUERY"]
-
-#: `vidpipe.db.completed_output`'s query, in SQLite's words.
-QUERY = COMPLETED_OUTPUT
+__all__ = ["CacheIndex", "open_index", "sqlite_path"]
 
 
 class CacheIndex:
@@ -43,7 +40,7 @@ class CacheIndex:
             if not self.path.is_file():
                 return None
             try:
-                row = self._connection().execute(QUERY, (key,)).fetchone()
+                row = self._connection().execute(COMPLETED_OUTPUT, (key,)).fetchone()
             except sqlite3.OperationalError:  # no such table or column: an older schema
                 self.close()
                 self.path = None

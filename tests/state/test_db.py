@@ -546,7 +546,7 @@ def test_the_cache_lookup_reads_through_its_index_old_databases_included(engine)
     (schema 9 gives a schema 8 database the index too)."""
     from sqlalchemy import inspect, text
 
-    from vidpipe.db.nodes import _COMPLETED
+    from vidpipe.cache_query import COMPLETED_OUTPUT
 
     db.init_db(engine)
     with engine.begin() as conn:
@@ -556,10 +556,9 @@ def test_the_cache_lookup_reads_through_its_index_old_databases_included(engine)
     names = {i["name"] for i in inspect(engine).get_indexes("node_runs")}
     assert "ix_node_runs_cache_lookup" in names
     if engine.dialect.name != "sqlite":
-        return  # the query plan checked below is SQLite's
-    sql = str(_COMPLETED.compile(dialect=engine.dialect))
+        return  # the query plan checked below is SQLite's, of the query SQLite is sent
     with engine.connect() as conn:
-        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("k", "completed", 1, 0)).all()
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {COMPLETED_OUTPUT}", ("k",)).all()
     assert [row[-1] for row in plan] == [
         "SEARCH node_runs USING INDEX ix_node_runs_cache_lookup (cache_key=? AND status=?)"
     ]

@@ -46,21 +46,28 @@ _COMPUTED = {
 }
 
 
+#: A positional parameter the caller must give (not a literal of the statement).
+_GIVEN = object()
+
+
 @dataclass(frozen=True)
 class _Compiled:
     """A statement in one dialect's own words: its SQL, and for each positional parameter
-    in order, its name, its fixed value (a literal of the statement) and the function that
-    turns a Python value into the driver's (SQLAlchemy's own, from the column's type)."""
+    in order, its name, its fixed value (a literal of the statement; `_GIVEN` for one the
+    caller gives) and the function that turns a Python value into the driver's
+    (SQLAlchemy's own, from the column's type)."""
 
     sql: str
     params: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
 
     def args(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            (convert(v) if convert else v)
-            for name, fixed, convert in self.params
-            for v in (values.get(name, fixed),)
-        )
+        """The driver's arguments; a parameter the caller must give and did not raises
+        KeyError, as SQLAlchemy would refuse it."""
+        out = []
+        for name, fixed, convert in self.params:
+            value = values[name] if fixed is _GIVEN else fixed
+            out.append(convert(value) if convert else value)
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class _Update:
         for name in compiled.positiontup:
             bind = compiled.binds[name]
             convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            params.append((name, bind.value, convert))
+            params.append((name, _GIVEN if bind.required else bind.value, convert))
         return _Compiled(sql=compiled.string, params=tuple(params))
 
     def run(self, conn: Connection, values: Mapping[str, Any]) -> int:

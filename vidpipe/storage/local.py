@@ -98,11 +98,13 @@ class LocalStore:
             except FileNotFoundError:  # the object's folder is new
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, final)
-        except OSError as exc:
-            raise StorageError(f"cannot write under {self.root}: {exc.strerror or exc}") from None
-        finally:
+        except BaseException as exc:  # renamed away on success: only a failure leaves it
             with contextlib.suppress(OSError):
-                os.unlink(tmp)  # renamed away on success: nothing to remove
+                os.unlink(tmp)
+            if isinstance(exc, OSError):
+                message = f"cannot write under {self.root}: {exc.strerror or exc}"
+                raise StorageError(message) from None
+            raise
         return ref
 
     def _put_stream(
