@@ -25,9 +25,11 @@ whatever is timed next. Prints:
    latency sleep); the latency-only critical path (2 x latency) is printed beside it.
    Goal: <= 1.15x.
 3. Re-run: examples/explainer.yaml at 320x180 with its assets, run twice in one home
-   (placeholder latency 0: the first run's time is real FFmpeg and Pillow work only).
-   Second wall / first wall (goal < 10%) and the node bodies that ran the second time,
-   i.e. provider calls and FFmpeg work (goal 0).
+   (placeholder latency 0: the first run's time is real FFmpeg and Pillow work only), in
+   `--repeat` fresh homes, each pair printed. Best second wall / best first wall (goal <
+   10%; the same best-of-`--repeat` as the overhead, with the median of the pairs' own
+   ratios printed beside it) and the node bodies that ran a second time, i.e. provider
+   calls and FFmpeg work (goal 0).
 
 4. A 1,000-node run of the layered DAG (100 levels): ms per node, and the process's peak
    RSS (its high-water mark) after it.
@@ -61,6 +63,7 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import functools  # noqa: E402
 import shutil  # noqa: E402
+import statistics  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -383,8 +386,9 @@ def explainer_copy(folder: Path) -> Path:
     return _dump(folder / "explainer.yaml", data)
 
 
-def bench_rerun() -> dict[str, Any]:
-    home = _new_home("rerun")
+def rerun_pair(label: str) -> dict[str, Any]:
+    """The explainer run twice in a fresh home: both walls and what each run did."""
+    home = _new_home(f"rerun-{label}")
     with vidpipe_home(home):
         path = explainer_copy(home)
         settle()
@@ -398,6 +402,29 @@ def bench_rerun() -> dict[str, Any]:
         "ran_first": ran(doc1),
         "ran_second": ran(doc2),
         "hits_second": sum(bool(n["cache_hit"]) for n in doc2["nodes"]),
+    }
+
+
+def bench_rerun(repeat: int) -> dict[str, Any]:
+    """`repeat` pairs; the best first and best second wall (as the overhead takes the best
+    of each side), every pair's second run checked for work done again."""
+    pairs = []
+    for i in range(repeat):
+        pairs.append(rerun_pair(f"r{i}"))
+        one = pairs[-1]
+        print(
+            f"  re-run pair {i + 1}/{repeat}: first {one['first']:.2f} s, second "
+            f"{one['second']:.2f} s ({100 * one['second'] / one['first']:.1f}%)",
+            flush=True,
+        )
+    return {
+        "first": min(p["first"] for p in pairs),
+        "second": min(p["second"] for p in pairs),
+        "median_ratio": statistics.median(p["second"] / p["first"] for p in pairs),
+        "nodes": pairs[0]["nodes"],
+        "ran_first": pairs[0]["ran_first"],
+        "ran_second": sorted({n for p in pairs for n in p["ran_second"]}),
+        "hits_second": min(p["hits_second"] for p in pairs),
     }
 
 
@@ -567,7 +594,7 @@ def main() -> None:
         print(f"2. parallelism (placeholder latency {args.latency:g} s)", flush=True)
         par = bench_parallel(args.latency)
         print("3. re-run of the explainer at 320x180", flush=True)
-        rerun = bench_rerun()
+        rerun = bench_rerun(args.repeat)
         print("4. a 1,000-node run (the layered DAG, 100 levels)", flush=True)
         large = bench_large()
         if args.breakdown or ratio > GOAL_OVERHEAD:
@@ -605,6 +632,7 @@ def main() -> None:
         f"ratio {100 * rerun['second'] / rerun['first']:.1f}% (goal < {GOAL_RERUN:.0%})   "
         f"provider calls {len(rerun['ran_second'])}"
     )
+    print(f"  (median of the pairs' own ratios {100 * rerun['median_ratio']:.1f}%)")
     print(
         f"1,000 nodes       {large['ms_per_node']:.1f} ms/node   peak RSS "
         f"{large['rss_after']:.0f} MiB (before the run {large['rss_before']:.0f} MiB)"

@@ -65,6 +65,7 @@ from flows.publishing import publish
 from flows.tracking import Tracker, collect, record
 from tasks import TASKS
 from tasks.approval import decide_gate
+from tasks.caching import records_folder
 from tasks.live import check_credentials, ensure_concurrency_limits
 from tasks.runtime import RunInfo, effective_provider
 from vidpipe import costs, db, ledger, liveness, media
@@ -337,8 +338,12 @@ def _open_and_run(
     logger.info("run %s of %s (%d nodes, mode %s)", run_id, spec.name, len(plan.order), mode)
     # Where Prefect keeps the node tasks' result records was settled when the flow run
     # started (PREFECT_RESULTS_LOCAL_STORAGE_PATH, which vidpipe's commands, `serve`
-    # included, default to VIDPIPE_HOME/results); they are rebuilt from the database.
-    with CancelWatch(engine, run_id, flow_run.id) if flow_run.id else contextlib.nullcontext():
+    # included, default to VIDPIPE_HOME/results); they are rebuilt from the database, and
+    # read and written with that folder's real path resolved once (`records_folder`).
+    with (
+        CancelWatch(engine, run_id, flow_run.id) if flow_run.id else contextlib.nullcontext(),
+        records_folder(),
+    ):
         return _run(plan, run, engine, refresh, approve)
 
 

@@ -8,16 +8,26 @@ from the database when this home's records lack it, so workers with separate hom
 result folders share one cache. A key whose record points at deleted media, with no live
 output in the database, is a miss: it moves on to a successor key derived from the
 missing digest, so the node runs again.
+
+The records live in the flow run's result folder (`records_folder`), read through a
+`RecordsFolder`: Prefect's `LocalFileSystem` resolves the folder's real path, symbolic
+link by link, at every record it checks, reads or writes (ten `realpath` walks per node
+task, each an `lstat` per path component); a record's name is a plain file name, so the
+folder is resolved once per process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.filesystems import LocalFileSystem
 
 from tasks.run_info import store_for
@@ -32,6 +42,8 @@ __all__ = [
     "cached_output",
     "CACHE_POLICY",
     "predict_cached",
+    "RecordsFolder",
+    "records_folder",
 ]
 
 #: How many deleted results in a row the key follows before it gives up and runs anew.
@@ -95,7 +107,7 @@ def _local(records: Any) -> bool:
     storage = records.result_storage
     return (
         records.metadata_storage is None
-        and type(storage) is LocalFileSystem
+        and type(storage) in (LocalFileSystem, RecordsFolder)
         and bool(storage.basepath)
     )
 
@@ -112,3 +124,56 @@ def _read(records: Any, key: str) -> Any:
 
 
 CACHE_POLICY = NodeCachePolicy()
+
+
+class RecordsFolder(LocalFileSystem):
+    """Prefect's local result folder, its real path resolved once per process (module
+    docstring). Paths other than a plain file name under an absolute folder are resolved
+    as `LocalFileSystem` does."""
+
+    _block_type_name = "vidpipe records folder"
+
+    def _resolve_path(self, path: str) -> Path:
+        folder = _real_folder(self.basepath)
+        if folder is None or not _plain_name(path):
+            return super()._resolve_path(path)
+        return folder / path
+
+
+@functools.lru_cache(maxsize=64)
+def _real_folder(basepath: str | None) -> Path | None:
+    folder = Path(basepath or "").expanduser()
+    return folder.resolve() if basepath and folder.is_absolute() else None
+
+
+def _plain_name(path: Any) -> bool:
+    return (
+        isinstance(path, str)
+        and path not in ("", ".", "..")
+        and "/" not in path
+        and os.sep not in path
+        and not path.startswith("~")
+    )
+
+
+@contextlib.contextmanager
+def records_folder() -> Iterator[None]:
+    """Inside a flow run whose results go to Prefect's default local folder
+    (PREFECT_RESULTS_LOCAL_STORAGE_PATH), the node tasks read and write their records
+    there through a `RecordsFolder`. Any other result storage, such as a block an
+    operator saved and configured, is left as it is (records name their saved block)."""
+    context = FlowRunContext.get()
+    store = context.result_store if context is not None else None
+    storage = store.result_storage if store is not None else None
+    if (
+        type(storage) is not LocalFileSystem
+        or not storage.basepath
+        or storage._block_document_id is not None
+    ):
+        yield
+        return
+    folder = RecordsFolder(basepath=storage.basepath)
+    with context.model_copy(
+        update={"result_store": store.model_copy(update={"result_storage": folder})}
+    ):
+        yield

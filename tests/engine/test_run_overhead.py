@@ -88,3 +88,45 @@ def test_objects_made_before_the_first_run_are_frozen_out_of_collections(run_fil
     )
     assert run_file(path)["run"]["status"] == "completed"
     assert gc.get_freeze_count() > 10_000  # the imports, at least
+
+
+NINE = "\n".join(
+    ["name: records-9", "nodes:"]
+    + [f"  - {{id: n_{i}, type: asset, asset: {{kind: text, text: 'text {i}'}}}}" for i in range(9)]
+)
+
+
+def test_records_in_a_linked_folder_resolve_it_once_per_process(
+    home, run_file, write_pipeline, monkeypatch, tmp_path
+):
+    """Prefect's local result folder resolves its real path at every record it touches;
+    the node tasks' records do not (a symbolic link and a space on the way, as a user's
+    results folder may have): found again all the same, in the folder the link leads to,
+    with no `realpath` walk per node."""
+    import os.path
+
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    real = tmp_path / "real results"
+    real.mkdir()
+    link = tmp_path / "linked folder"
+    link.symlink_to(real, target_is_directory=True)
+    path = write_pipeline("records_9", NINE)
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: link / "results 2"}):
+        assert run_file(path)["run"]["status"] == "completed"
+        assert len(list((real / "results 2").iterdir())) == 9  # one record per node
+        walks: list[str] = []
+        original = os.path.realpath
+
+        def realpath(name, *args, **kwargs):
+            walks.append(str(name))
+            return original(name, *args, **kwargs)
+
+        monkeypatch.setattr(os.path, "realpath", realpath)
+        doc = run_file(path)
+    assert doc["run"]["status"] == "completed"
+    assert all(n["cache_hit"] for n in doc["nodes"]), doc["nodes"]
+    # Prefect's folder walks twice per record touched, ten times per node task; what is
+    # left is the flow run's own (its result record), not the nodes'.
+    under = [w for w in walks if "results 2" in w]
+    assert len(under) < len(doc["nodes"]), under

@@ -1,0 +1,53 @@
+"""`RecordsFolder`: where Prefect's local result folder would put a record, without a
+`realpath` walk of the folder each time; anything but a plain name in an absolute folder
+is Prefect's answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prefect.filesystems import LocalFileSystem
+
+from tasks.caching import RecordsFolder
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    real = tmp_path / "real 1"
+    real.mkdir()
+    link = tmp_path / "link_2"
+    link.symlink_to(real, target_is_directory=True)
+    return real, link
+
+
+@pytest.mark.parametrize("name", ["vidpipe-0a1b", "key_with_underscores_42", "a.b"])
+def test_a_plain_name_resolves_as_prefect_resolves_it(folders, name):
+    real, link = folders
+    for base in (real, link, link / "not yet made"):
+        ours = RecordsFolder(basepath=str(base))._resolve_path(name)
+        assert ours == LocalFileSystem(basepath=str(base))._resolve_path(name)
+    assert RecordsFolder(basepath=str(link))._resolve_path(name).parent == real
+
+
+@pytest.mark.parametrize("name", ["sub/key", "../escape", "..", ".", "~/x", "", None])
+def test_other_paths_are_prefects_answer(folders, name):
+    _, link = folders
+    ours, theirs = RecordsFolder(basepath=str(link)), LocalFileSystem(basepath=str(link))
+    try:
+        expected = theirs._resolve_path(name)
+    except ValueError as refused:  # outside the folder: refused alike
+        with pytest.raises(ValueError, match="outside of the base path"):
+            ours._resolve_path(name)
+        assert "outside" in str(refused)
+    else:
+        assert ours._resolve_path(name) == expected
+
+
+def test_a_relative_folder_follows_the_working_directory(folders, monkeypatch):
+    real, link = folders
+    monkeypatch.chdir(link)
+    here = RecordsFolder(basepath="records")._resolve_path("k")
+    assert here == real / "records" / "k"
+    monkeypatch.chdir(real.parent)
+    assert RecordsFolder(basepath="records")._resolve_path("k") == real.parent / "records" / "k"
