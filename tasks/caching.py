@@ -128,16 +128,21 @@ CACHE_POLICY = NodeCachePolicy()
 
 class RecordsFolder(LocalFileSystem):
     """Prefect's local result folder, its real path resolved once per process (module
-    docstring). Paths other than a plain file name under an absolute folder are resolved
-    as `LocalFileSystem` does."""
+    docstring). A record is named by its file name, or by the path Prefect made of it
+    (the resolved folder and that name); any other path, or a folder given relative to
+    the working directory, is resolved as `LocalFileSystem` does."""
 
     _block_type_name = "vidpipe records folder"
 
     def _resolve_path(self, path: str) -> Path:
         folder = _real_folder(self.basepath)
-        if folder is None or not _plain_name(path):
-            return super()._resolve_path(path)
-        return folder / path
+        if folder is not None and _plain_name(path):
+            return folder / path
+        if folder is not None and isinstance(path, str):
+            made = Path(path)
+            if made.parent == folder and _plain_name(made.name):
+                return made
+        return super()._resolve_path(path)
 
 
 @functools.lru_cache(maxsize=64)

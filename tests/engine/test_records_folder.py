@@ -4,12 +4,27 @@ is Prefect's answer."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from prefect.filesystems import LocalFileSystem
 
 from tasks.caching import RecordsFolder
+
+
+@pytest.fixture
+def walks(monkeypatch) -> list[str]:
+    """The paths `os.path.realpath` walks (what `Path.resolve` calls)."""
+    walked: list[str] = []
+    original = os.path.realpath
+
+    def realpath(name, *args, **kwargs):
+        walked.append(str(name))
+        return original(name, *args, **kwargs)
+
+    monkeypatch.setattr(os.path, "realpath", realpath)
+    return walked
 
 
 @pytest.fixture
@@ -22,18 +37,38 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("name", ["vidpipe-0a1b", "key_with_underscores_42", "a.b"])
-def test_a_plain_name_resolves_as_prefect_resolves_it(folders, name):
+def test_a_plain_name_resolves_as_prefect_resolves_it(folders, name, walks):
     real, link = folders
     for base in (real, link, link / "not yet made"):
-        ours = RecordsFolder(basepath=str(base))._resolve_path(name)
-        assert ours == LocalFileSystem(basepath=str(base))._resolve_path(name)
+        ours = RecordsFolder(basepath=str(base))
+        ours._resolve_path("first")  # the folder's one walk
+        walks.clear()
+        assert ours._resolve_path(name) == LocalFileSystem(basepath=str(base))._resolve_path(name)
+        assert len(walks) == 2  # Prefect's: the folder and the record; ours: none
     assert RecordsFolder(basepath=str(link))._resolve_path(name).parent == real
 
 
-@pytest.mark.parametrize("name", ["sub/key", "../escape", "..", ".", "~/x", "", None])
+def test_the_path_prefect_made_of_a_name_stays_as_it_is(folders, walks):
+    """Prefect names a record by the path it resolved from the name, then resolves that
+    path again at each write."""
+    real, link = folders
+    made = str(LocalFileSystem(basepath=str(link))._resolve_path("vidpipe-9f"))
+    assert made == str(real / "vidpipe-9f")
+    ours = RecordsFolder(basepath=str(link))
+    ours._resolve_path("first")
+    walks.clear()
+    assert ours._resolve_path(made) == real / "vidpipe-9f"
+    assert walks == []
+
+
+@pytest.mark.parametrize(
+    "name", ["sub/key", "../escape", "..", ".", "~/x", "", None, "/elsewhere/key"]
+)
 def test_other_paths_are_prefects_answer(folders, name):
-    _, link = folders
+    real, link = folders
     ours, theirs = RecordsFolder(basepath=str(link)), LocalFileSystem(basepath=str(link))
+    for also in (f"{real}/../{real.name}/k", f"{link}/k"):  # not the resolved folder's
+        assert ours._resolve_path(also) == theirs._resolve_path(also)
     try:
         expected = theirs._resolve_path(name)
     except ValueError as refused:  # outside the folder: refused alike
