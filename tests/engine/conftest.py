@@ -30,6 +30,22 @@ def home(prefect_harness, vidpipe_home: Path) -> Path:
 
 
 @pytest.fixture
+def walks(monkeypatch) -> list[str]:
+    """The paths `os.path.realpath` walks from now on (what `Path.resolve` calls)."""
+    import os.path
+
+    walked: list[str] = []
+    original = os.path.realpath
+
+    def realpath(name, *args, **kwargs):
+        walked.append(str(name))
+        return original(name, *args, **kwargs)
+
+    monkeypatch.setattr(os.path, "realpath", realpath)
+    return walked
+
+
+@pytest.fixture
 def write_pipeline(tmp_path: Path) -> Callable[[str, str], Path]:
     """Write a pipeline file (dedented YAML) into the test's folder."""
 

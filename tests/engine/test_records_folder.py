@@ -4,27 +4,12 @@ is Prefect's answer."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from prefect.filesystems import LocalFileSystem
 
 from tasks.caching import RecordsFolder
-
-
-@pytest.fixture
-def walks(monkeypatch) -> list[str]:
-    """The paths `os.path.realpath` walks (what `Path.resolve` calls)."""
-    walked: list[str] = []
-    original = os.path.realpath
-
-    def realpath(name, *args, **kwargs):
-        walked.append(str(name))
-        return original(name, *args, **kwargs)
-
-    monkeypatch.setattr(os.path, "realpath", realpath)
-    return walked
 
 
 @pytest.fixture

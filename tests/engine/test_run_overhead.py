@@ -97,14 +97,12 @@ NINE = "\n".join(
 
 
 def test_records_in_a_linked_folder_resolve_it_once_per_process(
-    home, run_file, write_pipeline, monkeypatch, tmp_path
+    home, run_file, write_pipeline, walks, tmp_path
 ):
     """Prefect's local result folder resolves its real path at every record it touches;
     the node tasks' records do not (a symbolic link and a space on the way, as a user's
     results folder may have): found again all the same, in the folder the link leads to,
     with no `realpath` walk per node."""
-    import os.path
-
     from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
 
     real = tmp_path / "real results"
@@ -115,14 +113,7 @@ def test_records_in_a_linked_folder_resolve_it_once_per_process(
     with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: link / "results 2"}):
         assert run_file(path)["run"]["status"] == "completed"
         assert len(list((real / "results 2").iterdir())) == 9  # one record per node
-        walks: list[str] = []
-        original = os.path.realpath
-
-        def realpath(name, *args, **kwargs):
-            walks.append(str(name))
-            return original(name, *args, **kwargs)
-
-        monkeypatch.setattr(os.path, "realpath", realpath)
+        walks.clear()
         doc = run_file(path)
     assert doc["run"]["status"] == "completed"
     assert all(n["cache_hit"] for n in doc["nodes"]), doc["nodes"]
