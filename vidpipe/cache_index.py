@@ -13,13 +13,12 @@ up to date first.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vidpipe.cache_query import COMPLETED_OUTPUT
+from vidpipe import cache_query
 from vidpipe.refs import MediaRef
 
 __all__ = ["CacheIndex", "open_index", "sqlite_path"]
@@ -40,13 +39,10 @@ class CacheIndex:
             if not self.path.is_file():
                 return None
             try:
-                row = self._connection().execute(COMPLETED_OUTPUT, (key,)).fetchone()
+                return cache_query.completed_output(self._connection(), key)
             except sqlite3.OperationalError:  # no such table or column: an older schema
                 self.close()
                 self.path = None
-            else:
-                output = json.loads(row[0]) if row and row[0] is not None else None
-                return MediaRef.model_validate(output) if output else None
         from vidpipe import db
 
         if self._engine is None:

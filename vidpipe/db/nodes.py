@@ -4,7 +4,6 @@ by the execution that still owns it; skipping, reopening, and reading them back.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, or_, update
 from sqlmodel import select
 
-from vidpipe.cache_query import COMPLETED_OUTPUT as SQLITE_COMPLETED
+from vidpipe import cache_query
 from vidpipe.errors import VidpipeError
 from vidpipe.refs import MediaRef
 
@@ -312,14 +311,12 @@ def completed_output(engine: Engine, cache_key: str) -> MediaRef | None:
     if engine.dialect.name == "sqlite":
         raw = engine.raw_connection()
         try:
-            row = raw.driver_connection.execute(SQLITE_COMPLETED, (cache_key,)).fetchone()
+            return cache_query.completed_output(raw.driver_connection, cache_key)
         finally:
             raw.close()
-        output = json.loads(row[0]) if row is not None and row[0] is not None else None
-    else:
-        with _one_read(engine).connect() as conn:
-            row = conn.execute(_COMPLETED, {"cache_key": cache_key}).first()
-        output = row[0] if row is not None else None
+    with _one_read(engine).connect() as conn:
+        row = conn.execute(_COMPLETED, {"cache_key": cache_key}).first()
+    output = row[0] if row is not None else None
     return MediaRef.model_validate(output) if output else None
 
 
