@@ -129,13 +129,17 @@ CACHE_POLICY = NodeCachePolicy()
 class RecordsFolder(LocalFileSystem):
     """Prefect's local result folder, its real path resolved once per process (module
     docstring). A record is named by its file name, or by the path Prefect made of it
-    (the resolved folder and that name); any other path, or a folder given relative to
-    the working directory, is resolved as `LocalFileSystem` does."""
+    (the resolved folder and that name); the folder itself is asked for as "" or None
+    (Prefect does so to name each record it persists relative to it). Any other path, or
+    a folder given relative to the working directory, is resolved as `LocalFileSystem`
+    does."""
 
     _block_type_name = "vidpipe records folder"
 
     def _resolve_path(self, path: str) -> Path:
         folder = _real_folder(self.basepath)
+        if folder is not None and path in ("", None):
+            return folder
         if folder is not None and _plain_name(path):
             return folder / path
         if folder is not None and isinstance(path, str):

@@ -46,6 +46,19 @@ def test_the_path_prefect_made_of_a_name_stays_as_it_is(folders, walks):
     assert walks == []
 
 
+@pytest.mark.parametrize("name", ["", None])
+def test_the_folder_itself_is_prefects_answer_with_no_walk(folders, name, walks):
+    """Prefect asks for the folder (`_resolve_path("")`) at every record it persists."""
+    real, link = folders
+    ours = RecordsFolder(basepath=str(link))
+    ours._resolve_path("first")
+    walks.clear()
+    assert ours._resolve_path(name) == real
+    assert walks == []
+    assert LocalFileSystem(basepath=str(link))._resolve_path(name) == real
+    assert walks  # Prefect's own: a walk each time
+
+
 @pytest.mark.parametrize(
     "name", ["sub/key", "../escape", "..", ".", "~/x", "", None, "/elsewhere/key"]
 )
