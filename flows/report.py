@@ -101,31 +101,53 @@ def progress(tracker: Any, artifact_id: Any = None, *, throttle: bool = False) -
 
     With `throttle`, a creation or update within PROGRESS_EVERY_S of the previous one (or
     of `start_progress`) is postponed to the end of that time (one then, whatever changed
-    meanwhile): at most one artifact request per second per run while nodes stream in."""
+    meanwhile): at most one artifact request per second per run while nodes stream in.
+    A throttled call never waits for a request in flight either (it is a node's thread,
+    which would hold up the next node for a server round trip): what it saw is sent once
+    that request is over, with whatever else changed meanwhile. An unthrottled call waits
+    for it, then sends what is true after it."""
     with tracker.progress_lock:
-        now = time.monotonic()
         if tracker.progress_id is None:
             tracker.progress_id = artifact_id
-        if throttle and now - tracker.progress_at < PROGRESS_EVERY_S:
-            _update_later(tracker, PROGRESS_EVERY_S - (now - tracker.progress_at))
+        waited = time.monotonic() - tracker.progress_at
+        if throttle and waited < PROGRESS_EVERY_S:
+            _update_later(tracker, PROGRESS_EVERY_S - waited)
             return tracker.progress_id
-        if tracker.progress_timer is not None:
-            tracker.progress_timer.cancel()
-            tracker.progress_timer = None
-        tracker.progress_at = now
-        rows = db.node_states(tracker.engine, tracker.run.run_id)
-        percent, text = progress_text(rows, len(tracker.plan.order))
-        if tracker.progress_id is None:
-            key = artifact_key(tracker.run.pipeline, "progress")
-            tracker.progress_id = _in_flow(
-                tracker, lambda: create_progress_artifact(percent, key=key, description=text)
-            )
-        else:
-            _in_flow(
-                tracker,
-                lambda: update_progress_artifact(tracker.progress_id, percent, description=text),
-            )
-        return tracker.progress_id
+        if throttle and not tracker.progress_sending.acquire(blocking=False):
+            tracker.progress_stale = True  # the request in flight may predate this change
+            return tracker.progress_id
+    if not throttle:
+        tracker.progress_sending.acquire()
+    try:
+        with tracker.progress_lock:
+            if tracker.progress_timer is not None:
+                tracker.progress_timer.cancel()
+                tracker.progress_timer = None
+            tracker.progress_at = time.monotonic()
+            tracker.progress_stale = False
+        return _send_progress(tracker)
+    finally:
+        with tracker.progress_lock:
+            if tracker.progress_stale:  # changed while it was in flight: once more
+                _update_later(tracker, PROGRESS_EVERY_S)
+        tracker.progress_sending.release()
+
+
+def _send_progress(tracker: Any) -> Any:
+    """The progress request itself (one at a time: `tracker.progress_sending`)."""
+    rows = db.node_states(tracker.engine, tracker.run.run_id)
+    percent, text = progress_text(rows, len(tracker.plan.order))
+    if tracker.progress_id is None:
+        key = artifact_key(tracker.run.pipeline, "progress")
+        tracker.progress_id = _in_flow(
+            tracker, lambda: create_progress_artifact(percent, key=key, description=text)
+        )
+    else:
+        _in_flow(
+            tracker,
+            lambda: update_progress_artifact(tracker.progress_id, percent, description=text),
+        )
+    return tracker.progress_id
 
 
 def _update_later(tracker: Any, delay: float) -> None:

@@ -44,6 +44,10 @@ class Tracker:
     progress_at: float = 0.0  # when the progress artifact was last updated (monotonic)
     progress_lock: threading.Lock = field(default_factory=threading.Lock)
     progress_timer: threading.Timer | None = None  # a postponed update (`report.progress`)
+    #: Held while a progress request is in flight: one at a time, and a node's thread
+    #: that finds it held does not wait but marks the progress stale (`report.progress`).
+    progress_sending: threading.Lock = field(default_factory=threading.Lock)
+    progress_stale: bool = False
     #: The flow run's context (its run, client, settings), for artifacts sent from other
     #: threads (`report.progress`).
     context: Any = None

@@ -137,3 +137,35 @@ def _spaced(requests: list[tuple[float, str, str]], key: str, started: float) ->
     gaps = [b - a for a, b in zip([started, *sent[:-1]], sent[:-1], strict=False)]
     assert not gaps or min(gaps) >= PROGRESS_EVERY_S * 0.95, gaps
     return sent
+
+
+def test_nodes_ending_while_a_progress_request_is_in_flight_do_not_queue_for_it(
+    run_file, write_pipeline, artifact_requests, monkeypatch
+):
+    """A slow server: each artifact request takes 0.3 s. With no wait between updates,
+    every node that ends tries to send the progress; those that find a request in flight
+    leave what they changed to one later update instead of each waiting its turn (a node's
+    thread held up for a round trip is a worker the next node cannot use)."""
+    from flows import report
+
+    monkeypatch.setattr(report, "PROGRESS_EVERY_S", 0.0)
+    original = httpx.Client.send  # the fixture's, which records the request
+
+    def slow(self, request, **kwargs):
+        body = (request.content or b"").decode()
+        if "/artifacts/" in request.url.path and "summary" not in body:  # made or updated
+            time.sleep(0.3)
+        return original(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", slow)
+    nodes = "\n".join(
+        f"  - {{id: part_{i}, type: asset, asset: {{kind: text, text: part {i}}}}}"
+        for i in range(12)
+    )
+    path = write_pipeline("slow server", f"name: slow-server\nnodes:\n{nodes}\n")
+    doc = run_file(path)
+    assert doc["run"]["status"] == "completed"
+    sent = [t for t, m, k in artifact_requests if m == "PATCH" or k == "slow-server-progress"]
+    assert 1 <= len(sent) <= 5, len(sent)  # not one per node end (27 when each waited)
+    (progress,) = _latest("slow-server-progress")
+    assert progress.data == 100 and progress.description.startswith("12/12 nodes finished")
