@@ -455,30 +455,31 @@ def _finish(
         reason = f"gate '{rejected}' was rejected" if rejected else "an upstream node failed"
         db.skip_nodes(engine, run.run_id, never_ran, reason)
         tracker.skipped.update(never_ran)
-    made = publish(plan, run, tracker.outputs)
-    output = made.output
-    if rejected:
-        status, error = "rejected", f"approval gate '{rejected}' was rejected"
-    elif tracker.failed or tracker.skipped:
-        status = "failed"
-        error = "; ".join(f"{n}: {e}" for n, e in tracker.failed.items()) or (
-            f"nodes were skipped: {', '.join(sorted(tracker.skipped))}"
+    with report.final_progress(tracker):  # sent while the end is recorded and summed up
+        made = publish(plan, run, tracker.outputs)
+        output = made.output
+        if rejected:
+            status, error = "rejected", f"approval gate '{rejected}' was rejected"
+        elif tracker.failed or tracker.skipped:
+            status = "failed"
+            error = "; ".join(f"{n}: {e}" for n, e in tracker.failed.items()) or (
+                f"nodes were skipped: {', '.join(sorted(tracker.skipped))}"
+            )
+        else:
+            status, error = "completed", None
+        actual = ledger.spent(engine, run_id=run.run_id)
+        db.set_run_status(
+            engine,
+            run.run_id,
+            status,
+            error=error,
+            output=output.model_dump() if output else None,
+            actual_usd=float(actual),
+            published_uri=made.published,
+            variants=made.variants,
         )
-    else:
-        status, error = "completed", None
-    actual = ledger.spent(engine, run_id=run.run_id)
-    db.set_run_status(
-        engine,
-        run.run_id,
-        status,
-        error=error,
-        output=output.model_dump() if output else None,
-        actual_usd=float(actual),
-        published_uri=made.published,
-        variants=made.variants,
-    )
-    report.invoice(tracker, ledger.run_invoice(engine, run.run_id))
-    report.summary(tracker, status, output, error, made.variants)
+        report.invoice(tracker, ledger.run_invoice(engine, run.run_id))
+        report.summary(tracker, status, output, error, made.variants)
     result = {
         "run_id": run.run_id,
         "status": status,

@@ -19,7 +19,7 @@ import contextvars
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prefect.artifacts import (
@@ -40,6 +40,7 @@ __all__ = [
     "progress",
     "progress_text",
     "summary",
+    "final_progress",
     "invoice",
     "log_cache_hit",
 ]
@@ -283,6 +284,26 @@ def _variant_lines(store: Any, variants: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+@contextlib.contextmanager
+def final_progress(tracker: Any) -> Iterator[None]:
+    """The progress artifact's last update, sent in a thread of its own while the block
+    records the run's end and makes its summary: the server is busiest at a run's end,
+    and the summary's request then follows one already under way instead of waiting for
+    it. Every node's outcome must be recorded before (nodes skipped at the end count)."""
+    context = contextvars.copy_context()  # this thread's flow run and Prefect settings
+    last = threading.Thread(target=context.run, args=(_final_progress, tracker), daemon=True)
+    last.start()
+    try:
+        yield
+    finally:
+        last.join()
+
+
+def _final_progress(tracker: Any) -> None:
+    with contextlib.suppress(Exception):  # progress is shown, never a reason to fail
+        progress(tracker)
+
+
 def summary(
     tracker: Any,
     status: str,
@@ -290,29 +311,8 @@ def summary(
     error: str | None,
     variants: list[dict[str, Any]] | None = None,
 ) -> None:
-    """The end-of-run markdown artifact, and the progress artifact's last update sent at
-    the same time (two requests at once: a short run's end waits for one round trip)."""
-    context = contextvars.copy_context()  # this thread's flow run and Prefect settings
-    last = threading.Thread(target=context.run, args=(_final_progress, tracker), daemon=True)
-    last.start()
-    try:
-        _summary(tracker, status, output, error, variants)
-    finally:
-        last.join()
-
-
-def _final_progress(tracker: Any) -> None:
-    with contextlib.suppress(Exception):  # nodes skipped at the end count too
-        progress(tracker)
-
-
-def _summary(
-    tracker: Any,
-    status: str,
-    output: MediaRef | None,
-    error: str | None,
-    variants: list[dict[str, Any]] | None,
-) -> None:
+    """The end-of-run markdown artifact: output, costs, approvals, each node's row, and the
+    pipeline's graph as it ended."""
     run, engine = tracker.run, tracker.engine
     rows = db.node_runs(engine, run.run_id)
     found = db.get_run(engine, run.run_id)
