@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, update
+from sqlalchemy import Connection, Engine, delete, func, insert, update
 from sqlmodel import select
 
 from vidpipe.errors import SpecError, VidpipeError
@@ -26,6 +26,7 @@ from .tables import (
     new_id,
     utcnow,
 )
+from .writer import write
 
 
 def create_run(
@@ -139,8 +140,9 @@ def end_run(engine: Engine, run_id: str, status: str, reason: str) -> bool:
     """
     _check_status(status, RUN_TERMINAL, "final run status")
     now = utcnow()
-    with session_scope(engine) as session:
-        ended = session.execute(
+
+    def end(conn: Connection) -> bool:
+        ended = conn.execute(
             update(Run)
             .where(Run.id == run_id, Run.status.notin_(RUN_TERMINAL))  # type: ignore[attr-defined]
             .values(
@@ -151,9 +153,9 @@ def end_run(engine: Engine, run_id: str, status: str, reason: str) -> bool:
                 actual_usd=_nodes_cost(run_id),
             )
         )
-        if ended.rowcount == 0:  # type: ignore[attr-defined]
+        if ended.rowcount == 0:
             return False
-        session.execute(
+        conn.execute(
             update(NodeRun)
             .where(NodeRun.run_id == run_id, NodeRun.status == "running")
             .values(
@@ -164,15 +166,19 @@ def end_run(engine: Engine, run_id: str, status: str, reason: str) -> bool:
                 updated_at=now,
             )
         )
-        session.execute(
+        conn.execute(
             update(NodeRun)
             .where(NodeRun.run_id == run_id, NodeRun.status == "pending")
             .values(status="skipped", error="the run ended first", finished_at=now, updated_at=now)
         )
-        session.execute(
+        conn.execute(
             delete(CostEntry).where(CostEntry.run_id == run_id, CostEntry.kind == "estimate")
         )
-    return True
+        return True
+
+    # Through the writer: after every node write this process queued before it (a start
+    # queued without waiting included), none of which then lands in the ended run.
+    return write(engine, end)
 
 
 def live_runs(engine: Engine) -> list[Run]:

@@ -11,12 +11,21 @@ failing write fails alone and the rest commit. A write that returned is committe
 as before, and the stale-execution guard is the same single conditional UPDATE, now run
 inside the batch. Writes from other processes still queue on SQLite's lock as before.
 
+A caller may also queue a write without waiting for it (`enqueue`): it gets the write's
+future and goes on. The writer takes its queue in order, so every write a thread queues
+later, waited for or not, is applied after it, and once a later write has returned, the
+earlier one has been committed too (or has failed, which its future says). Until then a
+kill may lose it: only writes whose loss costs nothing may be queued so (a local node's
+start and end, `vidpipe.db.start_node` and `finish_node`); `flush` waits for them before
+reading, and the process's exit for what is left (`stop_writers`).
+
 PostgreSQL has row locks and no such queue: there each write is its own transaction, in
 the caller's thread. So is an in-memory SQLite database (one shared connection).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import threading
@@ -26,7 +35,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-__all__ = ["write", "stop_writers", "MAX_BATCH"]
+__all__ = ["write", "enqueue", "flush", "stop_writers", "MAX_BATCH"]
 
 T = TypeVar("T")
 
@@ -45,10 +54,10 @@ class _Writer:
         self.thread = threading.Thread(target=self._loop, name="vidpipe-db-writer", daemon=True)
         self.thread.start()
 
-    def submit(self, op: Callable[[Connection], T]) -> T:
+    def submit(self, op: Callable[[Connection], T]) -> Future[T]:
         future: Future[T] = Future()
         self.queue.put((op, future))
-        return future.result()
+        return future
 
     def stop(self) -> None:
         self.queue.put(_STOP)
@@ -133,20 +142,65 @@ def write(engine: Engine, op: Callable[[Connection], T]) -> T:
     writes; elsewhere in a transaction of its own. Either way it has been committed when
     this returns, and an exception from `op` is raised here with nothing of it written.
     """
-    if not _queued(engine):
+    writer = _writer_for(engine)
+    if writer is None:
         with engine.begin() as conn:
             return op(conn)
+    return writer.submit(op).result()
+
+
+def enqueue(engine: Engine, op: Callable[[Connection], T]) -> Future[T]:
+    """Queue `op(connection)` as `write` would, without waiting: its future, done once it
+    has been committed (or has failed). Elsewhere than on a SQLite file the write is done
+    before this returns. What is promised meanwhile: the module's docstring."""
+    writer = _writer_for(engine)
+    if writer is not None:
+        return writer.submit(op)
+    future: Future[T] = Future()
+    try:
+        with engine.begin() as conn:
+            future.set_result(op(conn))
+    except Exception as exc:  # noqa: BLE001 - handed over in the future, as the writer does
+        future.set_exception(exc)
+    return future
+
+
+def _writer_for(engine: Engine) -> _Writer | None:
+    """The writer thread of this process for `engine`, started if need be; None where
+    writes are not queued (`_queued`)."""
+    if not _queued(engine):
+        return None
     key = (os.getpid(), id(engine))  # a forked child gets writers of its own
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None or not writer.thread.is_alive():
             writer = _writers[key] = _Writer(engine)
-    return writer.submit(op)
+    return writer
+
+
+def flush(engine: Engine) -> None:
+    """Wait until every write this process queued for `engine` so far has been committed
+    (or has failed): before reading what they wrote."""
+    if _queued(engine):
+        write(engine, lambda conn: None)
 
 
 def stop_writers() -> None:
-    """Let every writer thread end once its queue is done (engines being disposed)."""
+    """Let every writer thread end once its queue is done, and wait for that (engines
+    being disposed, the process exiting: nothing queued is dropped)."""
     with _writers_lock:
-        for writer in _writers.values():
-            writer.stop()
+        writers = list(_writers.values())
         _writers.clear()
+    for writer in writers:
+        writer.stop()
+    for writer in writers:
+        if writer.thread is not threading.current_thread():
+            writer.thread.join(_DRAIN_TIMEOUT_S)
+
+
+#: How long stopping waits for a writer to commit what it was given.
+_DRAIN_TIMEOUT_S = 60.0
+
+# Writer threads are daemons (a stuck database must not hang the exit), so the queue is
+# drained here, before the interpreter stops them.
+atexit.register(stop_writers)
