@@ -450,6 +450,7 @@ def _submit(
 def _finish(
     plan: Plan, run: RunInfo, tracker: Tracker, engine: Any, rejected: str | None
 ) -> dict[str, Any]:
+    db.flush_writes(engine)  # local nodes' ends may still be on their way (`finish_node`)
     never_ran = [n for n in plan.order if n not in tracker.done]
     if never_ran:
         reason = f"gate '{rejected}' was rejected" if rejected else "an upstream node failed"

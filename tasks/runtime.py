@@ -209,11 +209,14 @@ def _run_node(
     provider = effective_provider(node, run.mode)
     cache_key = base_key(node, inputs, run)
     resume_job_id = _job_to_resume(engine, run, node, cache_key, provider)
+    paid = provider not in (None, "placeholder")
+    # Local work goes on while its start and its end are committed: lost to a kill, it
+    # costs nothing to do again. Paid work waits, so its claim, job ids and output are on
+    # record before anything follows them.
     execution_id = db.start_node(
-        engine, run.run_id, node.id, provider=provider, cache_key=cache_key
+        engine, run.run_id, node.id, provider=provider, cache_key=cache_key, wait=paid
     )
     store = store_for(run)
-    paid = provider not in (None, "placeholder")
     if paid:
         done = _claim_or_wait(engine, run, node, cache_key, execution_id, store)
         if done is not None:
@@ -289,6 +292,7 @@ def _run_node(
         status="completed",
         output=ref,
         cost_usd=float(cost) if cost is not None else None,
+        wait=paid,
     )
     if paid:
         _release_after(engine, cache_key, execution_id)

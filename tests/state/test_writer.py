@@ -53,13 +53,14 @@ CHILD = textwrap.dedent(
     from vidpipe import db
 
     url, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    wait = sys.argv[4] == "wait"
     engine = db.make_engine(url)
     lock = threading.Lock()
 
     def work(i):
         time.sleep(0.01 * i)  # spread over 2 s, so the kill lands mid-run
         node = f"n{i}"
-        execution = db.start_node(engine, run_id, node)
+        execution = db.start_node(engine, run_id, node, wait=wait)
         db.finish_node(engine, run_id, node, execution, status="completed")
         with lock:
             print(node, flush=True)  # acknowledged: finish_node returned
@@ -74,7 +75,9 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.timeout(120)
-def test_every_acknowledged_write_survives_a_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", ["wait", "queued"])
+def test_every_acknowledged_write_survives_a_sigkill(tmp_path: Path, start: str) -> None:
+    """Whether the node's start was waited for or only queued (`start_node(wait=False)`)."""
     count = 200
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     engine = db.make_engine(url)
@@ -88,7 +91,7 @@ def test_every_acknowledged_write_survives_a_sigkill(tmp_path: Path) -> None:
         node_ids_and_types=nodes,
     )
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, url, run.id, str(count)],
+        [sys.executable, "-c", CHILD, url, run.id, str(count), start],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -107,3 +110,47 @@ def test_every_acknowledged_write_survives_a_sigkill(tmp_path: Path) -> None:
     lost = [node for node in acknowledged if statuses[node] != "completed"]
     assert lost == [], f"acknowledged but not in the database: {lost}"
     assert sum(s == "completed" for s in statuses.values()) < count, "the kill came too late"
+
+
+EXITING = textwrap.dedent(
+    """
+    import sys
+    from vidpipe import db
+
+    url, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    engine = db.make_engine(url)
+    for i in range(count):
+        node = f"n{i}"
+        execution = db.start_node(engine, run_id, node, wait=False)
+        db.finish_node(engine, run_id, node, execution, status="completed", wait=False)
+    # no flush: the process just ends
+    """
+)
+
+
+@pytest.mark.timeout(120)
+def test_writes_queued_without_waiting_are_committed_before_the_process_exits(
+    tmp_path: Path,
+) -> None:
+    count = 300
+    url = f"sqlite:///{tmp_path / 'exit dir' / 'exiting.db'}"
+    (tmp_path / "exit dir").mkdir()
+    engine = db.make_engine(url)
+    db.init_db(engine)
+    nodes = [(f"n{i}", "asset") for i in range(count)]
+    spec = {"name": "exiting", "nodes": [{"id": n, "type": t} for n, t in nodes]}
+    run = db.create_run(
+        engine,
+        db.upsert_pipeline(engine, "exiting", spec),
+        mode="placeholder",
+        node_ids_and_types=nodes,
+    )
+    subprocess.run(
+        [sys.executable, "-c", EXITING, url, run.id, str(count)],
+        check=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    rows = db.node_runs(engine, run.id)
+    assert [r.status for r in rows] == ["completed"] * count

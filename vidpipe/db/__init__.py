@@ -99,6 +99,7 @@ from .tables import (
     new_id,
     utcnow,
 )
+from .writer import flush as flush_writes
 
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
@@ -125,6 +126,7 @@ __all__ = [
     "new_id",
     "make_engine",
     "reset_engines",
+    "flush_writes",
     "init_db",
     "session_scope",
     "spec_digest",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from vidpipe.refs import MediaRef
 
 from .engine import _one_read, _reader, session_scope
 from .tables import NODE_STATUSES, NODE_TERMINAL, NodeRun, _check_status, _ref_json, new_id, utcnow
-from .writer import write
+from .writer import enqueue, write
 
 #: Which rows a per-node write may change: the node's row (`row`), only while this
 #: execution owns it (`owned`, the stale-write guard), only before it ended (`unended`).
@@ -114,9 +115,16 @@ def _write_row(
 ) -> int:
     """Run one prebuilt UPDATE of a node's row as a committed write (through the
     database's writer, `.writer`); returns how many rows it changed."""
+    return write(engine, _row_update(where, keys, values, computed))
+
+
+def _row_update(
+    where: str, keys: dict[str, Any], values: dict[str, Any], computed: str = ""
+) -> Callable[[Connection], int]:
+    """The write `_write_row` makes, to be run in a connection's transaction."""
     statement = _update(where, tuple(sorted(values)), computed)
     params = {**keys, **values}
-    return write(engine, lambda conn: statement.run(conn, params))
+    return lambda conn: statement.run(conn, params)
 
 
 def start_node(
@@ -126,12 +134,18 @@ def start_node(
     *,
     provider: str | None = None,
     cache_key: str | None = None,
+    wait: bool = True,
 ) -> str:
     """Mark a node running under a fresh execution id and return that id.
 
     The new id supersedes any earlier execution: from now on only writes naming it count.
     The external job id is kept on purpose, so a retry resumes polling a job already paid
     for instead of submitting it again.
+
+    `wait=False` returns the id without waiting for the write to commit (`writer.enqueue`):
+    for a node whose work is free to do again, since a kill before that commit leaves the
+    node as it was. The execution's later writes are applied after it all the same, and
+    its `finish_node` raises the error this one would have (no such node).
     """
     execution_id = new_id()
     now = utcnow()
@@ -150,9 +164,35 @@ def start_node(
     if cache_key is not None:
         values["cache_key"] = cache_key
     keys = {"w_run": run_id, "w_node": node_id}
-    if _write_row(engine, "row", keys, values, "start") == 0:
-        raise VidpipeError(f"no node {node_id!r} in run {run_id!r}")
+    start = _row_update("row", keys, values, "start")
+    if wait:
+        if write(engine, start) == 0:
+            raise VidpipeError(f"no node {node_id!r} in run {run_id!r}")
+        return execution_id
+    started = _unconfirmed_starts[execution_id] = enqueue(engine, start)
+    started.add_done_callback(lambda _: _forget_if_started(execution_id))
     return execution_id
+
+
+#: Starts queued without waiting (`start_node(wait=False)`) by execution id, until seen to
+#: have changed their node's row; `finish_node` raises the error of one that did not.
+_unconfirmed_starts: dict[str, Future[int]] = {}
+
+
+def _forget_if_started(execution_id: str) -> None:
+    started = _unconfirmed_starts.get(execution_id)
+    if started is not None and started.exception() is None and started.result() == 1:
+        _unconfirmed_starts.pop(execution_id, None)
+
+
+def _confirm_start(run_id: str, node_id: str, execution_id: str, *, wait: bool = True) -> None:
+    """Raise the error of this execution's start, had it been queued and not applied (not
+    `wait`ing for a start still queued: then its error is not known)."""
+    started = _unconfirmed_starts.pop(execution_id, None)
+    if started is None or not (wait or started.done()):
+        return
+    if started.result() == 0:
+        raise VidpipeError(f"no node {node_id!r} in run {run_id!r}")
 
 
 def _guarded_update(
@@ -175,11 +215,16 @@ def finish_node(
     error: str | None = None,
     cost_usd: float | None = None,
     external_job_id: str | None = None,
-) -> bool:
+    wait: bool = True,
+) -> bool | None:
     """Record how an execution ended: status, output and cost in one statement.
 
     Returns False, changing nothing, when `execution_id` is stale (a newer execution has
     started since): the late writer must not overwrite the newer record.
+
+    `wait=False` queues the write and returns None at once (`writer.enqueue`), as
+    `start_node` may: for work free to do again, as a kill before the commit leaves the
+    node running, to be done again. Reads in this process see it after `writer.flush`.
     """
     _check_status(status, NODE_TERMINAL, "final node status")
     now = utcnow()
@@ -195,7 +240,14 @@ def finish_node(
         values["cost_usd"] = cost_usd
     if external_job_id is not None:
         values["external_job_id"] = external_job_id
-    return _guarded_update(engine, run_id, node_id, execution_id, values)
+    if not wait:
+        keys = {"w_run": run_id, "w_node": node_id, "w_execution": execution_id}
+        enqueue(engine, _row_update("owned", keys, values))
+        _confirm_start(run_id, node_id, execution_id, wait=False)
+        return None
+    applied = _guarded_update(engine, run_id, node_id, execution_id, values)
+    _confirm_start(run_id, node_id, execution_id)  # committed by now: writes go in order
+    return applied
 
 
 def record_cache_hit(
