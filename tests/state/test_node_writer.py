@@ -14,24 +14,15 @@ from vidpipe import db
 from vidpipe.db import writer
 from vidpipe.errors import VidpipeError
 
+from .asset_runs import asset_run
+
 COUNT = 40
 #: A write that fails (its batch is then run again write by write).
 FAILING = text("INSERT INTO no_such_table VALUES (1)")
 
 
 def _run(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'guard.db'}"
-    engine = db.make_engine(url)
-    db.init_db(engine)
-    nodes = [(f"n{i}", "asset") for i in range(COUNT)]
-    spec = {"name": "guard", "nodes": [{"id": n, "type": t} for n, t in nodes]}
-    run = db.create_run(
-        engine,
-        db.upsert_pipeline(engine, "guard", spec),
-        mode="placeholder",
-        node_ids_and_types=nodes,
-    )
-    return engine, run.id
+    return asset_run(f"sqlite:///{tmp_path / 'guard.db'}", "guard", COUNT)
 
 
 @pytest.mark.parametrize("with_a_failing_write", [False, True])

@@ -18,6 +18,8 @@ from sqlalchemy import text
 from vidpipe import db
 from vidpipe.db import writer
 
+from .asset_runs import asset_run
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -80,18 +82,9 @@ def test_every_acknowledged_write_survives_a_sigkill(tmp_path: Path, start: str)
     """Whether the node's start was waited for or only queued (`start_node(wait=False)`)."""
     count = 200
     url = f"sqlite:///{tmp_path / 'killed.db'}"
-    engine = db.make_engine(url)
-    db.init_db(engine)
-    nodes = [(f"n{i}", "asset") for i in range(count)]
-    spec = {"name": "killed", "nodes": [{"id": n, "type": t} for n, t in nodes]}
-    run = db.create_run(
-        engine,
-        db.upsert_pipeline(engine, "killed", spec),
-        mode="placeholder",
-        node_ids_and_types=nodes,
-    )
+    _, run_id = asset_run(url, "killed", count)
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, url, run.id, str(count), start],
+        [sys.executable, "-c", CHILD, url, run_id, str(count), start],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -106,7 +99,7 @@ def test_every_acknowledged_write_survives_a_sigkill(tmp_path: Path, start: str)
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     db.reset_engines()
-    statuses = {row.node_id: row.status for row in db.node_runs(db.make_engine(url), run.id)}
+    statuses = {row.node_id: row.status for row in db.node_runs(db.make_engine(url), run_id)}
     lost = [node for node in acknowledged if statuses[node] != "completed"]
     assert lost == [], f"acknowledged but not in the database: {lost}"
     assert sum(s == "completed" for s in statuses.values()) < count, "the kill came too late"
@@ -135,22 +128,13 @@ def test_writes_queued_without_waiting_are_committed_before_the_process_exits(
     count = 300
     url = f"sqlite:///{tmp_path / 'exit dir' / 'exiting.db'}"
     (tmp_path / "exit dir").mkdir()
-    engine = db.make_engine(url)
-    db.init_db(engine)
-    nodes = [(f"n{i}", "asset") for i in range(count)]
-    spec = {"name": "exiting", "nodes": [{"id": n, "type": t} for n, t in nodes]}
-    run = db.create_run(
-        engine,
-        db.upsert_pipeline(engine, "exiting", spec),
-        mode="placeholder",
-        node_ids_and_types=nodes,
-    )
+    engine, run_id = asset_run(url, "exiting", count)
     subprocess.run(
-        [sys.executable, "-c", EXITING, url, run.id, str(count)],
+        [sys.executable, "-c", EXITING, url, run_id, str(count)],
         check=True,
         timeout=60,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    rows = db.node_runs(engine, run.id)
+    rows = db.node_runs(engine, run_id)
     assert [r.status for r in rows] == ["completed"] * count
