@@ -136,7 +136,6 @@ def progress(tracker: Any, artifact_id: Any = None, *, throttle: bool = False) -
 
 def _send_progress(tracker: Any) -> Any:
     """The progress request itself (one at a time: `tracker.progress_sending`)."""
-    db.flush_writes(tracker.engine)  # the ends of local nodes, written without waiting
     rows = db.node_states(tracker.engine, tracker.run.run_id)
     percent, text = progress_text(rows, len(tracker.plan.order))
     if tracker.progress_id is None:

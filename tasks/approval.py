@@ -285,7 +285,6 @@ def _review_markdown(plan: Plan, gate: str, round_: int, tracker: Any, note: str
     if note:
         lines += [f"**{_plain(note, 2000)}**", ""]
     items = [i for i in plan.deps[gate] if outputs.get(i) is not None]
-    db.flush_writes(tracker.engine)  # the items' ends, local ones written without waiting
     rows = {r.node_id: r for r in db.node_runs(tracker.engine, run_id)}
     lines += ["| item | kind | duration | size | cost |", "|---|---|---|---|---|"]
     for item in items:

@@ -143,18 +143,20 @@ def test_a_run_ended_while_a_start_is_queued_ends_that_node_too(tmp_path: Path):
 
 
 def test_an_end_not_waited_for_is_read_after_a_flush_and_its_start_error_kept(tmp_path: Path):
-    """`finish_node(wait=False)` queues the end; `flush_writes` waits for it, after which
-    reads in this process see it. A start seen to have found no node still raises."""
+    """`finish_node(wait=False)` queues the end; reads of node runs in this process wait
+    for what it queued (`flush_writes`), so they see it. A start seen to have found no
+    node still raises."""
     engine, run_id = _run(tmp_path)
     release = threading.Event()
     blocker = writer.enqueue(engine, lambda conn: release.wait(10))
     execution = db.start_node(engine, run_id, "n0", wait=False)
     assert db.finish_node(engine, run_id, "n0", execution, status="completed", wait=False) is None
-    assert db.get_node_run(engine, run_id, "n0").status == "pending"  # all still queued
-    release.set()
-    db.flush_writes(engine)
+    with engine.connect() as conn:  # a plain read: both writes are still queued
+        query = text("SELECT status FROM node_runs WHERE node_id = 'n0'")
+        assert conn.execute(query).scalar_one() == "pending"
+    threading.Timer(0.2, release.set).start()
+    row = db.get_node_run(engine, run_id, "n0")  # waits for the queue
     assert blocker.result()
-    row = db.get_node_run(engine, run_id, "n0")
     assert (row.status, row.attempts, row.execution_id) == ("completed", 1, execution)
 
     missing = db.start_node(engine, run_id, "n_missing", wait=False)

@@ -18,7 +18,7 @@ from vidpipe.refs import MediaRef
 
 from .engine import _one_read, _reader, session_scope
 from .tables import NODE_STATUSES, NODE_TERMINAL, NodeRun, _check_status, _ref_json, new_id, utcnow
-from .writer import enqueue, write
+from .writer import enqueue, flush, write
 
 #: Which rows a per-node write may change: the node's row (`row`), only while this
 #: execution owns it (`owned`, the stale-write guard), only before it ended (`unended`).
@@ -224,7 +224,7 @@ def finish_node(
 
     `wait=False` queues the write and returns None at once (`writer.enqueue`), as
     `start_node` may: for work free to do again, as a kill before the commit leaves the
-    node running, to be done again. Reads in this process see it after `writer.flush`.
+    node running, to be done again. This process's reads of node runs wait for it.
     """
     _check_status(status, NODE_TERMINAL, "final node status")
     now = utcnow()
@@ -373,13 +373,16 @@ def completed_output(engine: Engine, cache_key: str) -> MediaRef | None:
 
 
 def get_node_run(engine: Engine, run_id: str, node_id: str) -> NodeRun | None:
+    """A node run, with what this process queued for it written (`flush`)."""
+    flush(engine)
     with session_scope(_reader(engine)) as session:
         query = select(NodeRun).where(NodeRun.run_id == run_id, NodeRun.node_id == node_id)
         return session.exec(query).first()  # type: ignore[call-overload]
 
 
 def node_runs(engine: Engine, run_id: str) -> list[NodeRun]:
-    """A run's node runs in plan order."""
+    """A run's node runs in plan order, with what this process queued written (`flush`)."""
+    flush(engine)
     with session_scope(_reader(engine)) as session:
         query = select(NodeRun).where(NodeRun.run_id == run_id).order_by(NodeRun.position)
         return list(session.exec(query).all())  # type: ignore[call-overload]
@@ -388,7 +391,8 @@ def node_runs(engine: Engine, run_id: str) -> list[NodeRun]:
 def node_states(engine: Engine, run_id: str) -> list[Any]:
     """A run's nodes in plan order, as rows of `node_id`, `type`, `status` and `cache_hit`
     only: what the progress artifact counts while nodes stream in, read in one statement
-    with no node-run objects built."""
+    with no node-run objects built; what this process queued is written first (`flush`)."""
+    flush(engine)
     query = (
         select(NodeRun.node_id, NodeRun.type, NodeRun.status, NodeRun.cache_hit)
         .where(NodeRun.run_id == run_id)
