@@ -53,13 +53,15 @@ class _Writer:
         self.engine = engine
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.last: Future[Any] | None = None
+        self.submitting = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name="vidpipe-db-writer", daemon=True)
         self.thread.start()
 
     def submit(self, op: Callable[[Connection], T]) -> Future[T]:
         future: Future[T] = Future()
-        self.queue.put((op, future))
-        self.last = future  # done: so is everything queued before it
+        with self.submitting:  # `last` is the write queued last, whichever thread won
+            self.queue.put((op, future))
+            self.last = future  # done: so is everything queued before it
         return future
 
     def stop(self) -> None:
