@@ -450,7 +450,8 @@ def _submit(
 def _finish(
     plan: Plan, run: RunInfo, tracker: Tracker, engine: Any, rejected: str | None
 ) -> dict[str, Any]:
-    db.flush_writes(engine)  # local nodes' ends may still be on their way (`finish_node`)
+    # Local nodes' ends may still be queued (`finish_node`): the run's end comes after them.
+    db.flush_writes(engine)
     never_ran = [n for n in plan.order if n not in tracker.done]
     if never_ran:
         reason = f"gate '{rejected}' was rejected" if rejected else "an upstream node failed"

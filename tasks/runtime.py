@@ -229,7 +229,7 @@ def _run_node(
     jobs: list[str] = [resume_job_id] if resume_job_id else []
     try:
         check_node(node, inputs, run, store)
-        if provider not in (None, "placeholder"):
+        if paid:
             estimate = _estimate(node, inputs, run, store)
             reservation = _reserve(engine, node, run, estimate)
         if provider == "placeholder" and run.placeholder_latency_s > 0:
