@@ -4,6 +4,8 @@ failed."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -151,9 +153,11 @@ def test_an_end_not_waited_for_is_read_after_a_flush_and_its_start_error_kept(tm
     blocker = writer.enqueue(engine, lambda conn: release.wait(10))
     execution = db.start_node(engine, run_id, "n0", wait=False)
     assert db.finish_node(engine, run_id, "n0", execution, status="completed", wait=False) is None
-    with engine.connect() as conn:  # a plain read: both writes are still queued
-        query = text("SELECT status FROM node_runs WHERE node_id = 'n0'")
-        assert conn.execute(query).scalar_one() == "pending"
+    # A plain read of its own (the engine's transactions take the write lock first, which
+    # the busy writer holds): both writes are still queued.
+    with contextlib.closing(sqlite3.connect(tmp_path / "guard.db")) as conn:
+        query = "SELECT status FROM node_runs WHERE node_id = 'n0'"
+        assert conn.execute(query).fetchone() == ("pending",)
     threading.Timer(0.2, release.set).start()
     row = db.get_node_run(engine, run_id, "n0")  # waits for the queue
     assert blocker.result()
